@@ -260,8 +260,8 @@ def _small_warnings(name, n, n_pos, n_neg, min_count):
 def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=None,
           sample_weight=None, reference=None, n_boot=0, ci=0.95, seed=0,
           bootstrap="iid", clusters=None, ci_method="percentile", n_perm=None,
-          drop_nan=False, min_count=30, max_bins=2048, max_order=None, chunk_size=64,
-          progress=False, compat=None, dataset=None, provenance=None) -> Audit:
+          drop_nan=False, min_count=30, max_bins=1024, max_order=None, chunk_size=64,
+          metrics=None, progress=False, compat=None, dataset=None, provenance=None) -> Audit:
     """Audit a binary classifier's scores across groups.
 
     Parameters
@@ -305,6 +305,8 @@ def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=No
     max_bins : int
         Score bins of the bootstrap when the scores have more distinct values (replicates are
         exact below it; point estimates are always exact).
+    metrics : list of str, optional
+        Compute only these metrics (default: all of :data:`fairaudit.METRIC_NAMES`).
     compat : {"pg-fdd"}, optional
         Add the research code's quantities (``Audit.compat``).
 
@@ -316,7 +318,8 @@ def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=No
                    pos_label=pos_label, sample_weight=sample_weight, clusters=clusters,
                    drop_nan=drop_nan, max_order=max_order)
     options = dict(n_boot=n_boot, ci=ci, seed=seed, bootstrap=bootstrap, ci_method=ci_method,
-                   n_perm=n_perm, max_bins=max_bins, chunk_size=chunk_size, progress=progress)
+                   n_perm=n_perm, max_bins=max_bins, chunk_size=chunk_size, progress=progress,
+                   metrics=_check_metrics(metrics))
     _check_uncertainty_options(options, prep)
     result = _audit_prepared(prep, reference=reference, min_count=min_count, **options)
     config = dict(result.config)
@@ -324,11 +327,23 @@ def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=No
     comp = None
     if compat is not None:
         from ._compat_bridge import compat_from_arrays
-        comp = compat_from_arrays(y_true, y_score, groups, prep=prep, mode=compat,
+        comp = compat_from_arrays(y_true, y_score, groups, rule=prep.rule.name, mode=compat,
                                   dataset=dataset, drop_nan=drop_nan, pos_label=pos_label)
     return Audit(config, result.groups_long, result.counts, result.gaps, result.undefined,
                  result.warnings, result.reference, comp, result.group_warnings,
                  result.extras)
+
+
+def _check_metrics(metrics):
+    if metrics is None:
+        return METRIC_NAMES
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",")]
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
+    if unknown or not metrics:
+        raise bad("metrics", "names from " + ", ".join(METRIC_NAMES),
+                  ", ".join(map(str, unknown)) or "an empty list")
+    return tuple(m for m in METRIC_NAMES if m in metrics)
 
 
 def _check_uncertainty_options(o, prep):
@@ -349,10 +364,11 @@ def _check_uncertainty_options(o, prep):
 
 
 def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, bootstrap,
-                    ci_method, n_perm, max_bins, chunk_size, progress) -> Audit:
+                    ci_method, n_perm, max_bins, chunk_size, progress, metrics) -> Audit:
     s = prep.structure
     data = prep.data
-    point = group_point_metrics(data, s.membership, prep.rule.threshold, prep.rule.to_probability)
+    point = group_point_metrics(data, s.membership, prep.rule.threshold,
+                                prep.rule.to_probability, which=metrics)
 
     # Unweighted counts per group (and overall, last).
     atom_pos = np.bincount(data.atom, weights=data.y, minlength=s.n_atoms)
@@ -374,7 +390,7 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
     if n_boot > 0 or n_perm_eff > 0:
         from ._bootstrap import Resampler
         res = Resampler(prep, max_bins=max_bins, chunk_size=chunk_size, seed=seed,
-                        progress=progress)
+                        progress=progress, metrics=metrics)
         extras["bins_exact"] = res.table.exact
         extras["n_bins"] = int(res.table.counts.shape[-1])
         if n_boot > 0:
@@ -387,7 +403,7 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
 
     # Per-group table.
     long_rows, undefined_rows, group_warn = [], [], {}
-    for m in METRIC_NAMES:
+    for m in metrics:
         vals = point[m]
         if reps is not None:
             lo, hi = interval(vals, reps[m], ci, ci_method,
@@ -421,18 +437,18 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
 
     # Gaps per family.
     gap_rows = []
-    all_gap_names = gap_names()
+    all_gap_names = gap_names(metrics)
     for fam in s.families:
         idx = s.family_slice(fam)
-        gv = {m: point[m][idx] for m in METRIC_NAMES}
-        ov = {m: point[m][-1] for m in METRIC_NAMES}
-        gp = family_gaps(gv, ov)
+        gv = {m: point[m][idx] for m in metrics}
+        ov = {m: point[m][-1] for m in metrics}
+        gp = family_gaps(gv, ov, metrics)
         if reps is not None:
-            gr = family_gaps({m: reps[m][:, idx] for m in METRIC_NAMES},
-                             {m: reps[m][:, -1] for m in METRIC_NAMES})
+            gr = family_gaps({m: reps[m][:, idx] for m in metrics},
+                             {m: reps[m][:, -1] for m in metrics}, metrics)
             jk = extras.get("jackknife")
-            gj = (family_gaps({m: jk[m][:, idx] for m in METRIC_NAMES},
-                              {m: jk[m][:, -1] for m in METRIC_NAMES}) if jk else None)
+            gj = (family_gaps({m: jk[m][:, idx] for m in metrics},
+                              {m: jk[m][:, -1] for m in metrics}, metrics) if jk else None)
         for g in all_gap_names:
             skipped = sorted({names[idx[j]] for mm in gap_metric(g)
                               for j in np.flatnonzero(np.isnan(gv[mm]))})
@@ -448,7 +464,7 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
 
     ref_table = None
     if reference is not None:
-        ref_table = _reference_table(reference, s, point, reps, ci, ci_method)
+        ref_table = _reference_table(reference, s, point, reps, ci, metrics)
 
     config = {
         "threshold": prep.rule.threshold_probability,
@@ -465,6 +481,7 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
         "eer_definition": "interpolated crossing of FPR and FNR on the ROC curve",
         "reference": reference,
         "attributes": list(s.attributes), "families": list(s.families),
+        "metrics": list(metrics),
         "fairaudit_version": __version__,
     }
     if extras.get("n_bins") is not None:
@@ -477,7 +494,7 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
                  None, group_warn, extras)
 
 
-def _reference_table(reference, s, point, reps, ci, ci_method):
+def _reference_table(reference, s, point, reps, ci, metrics):
     from ._bootstrap import interval
     hits = [i for i, g in enumerate(s.group_name) if g == str(reference)]
     if not hits:
@@ -487,7 +504,7 @@ def _reference_table(reference, s, point, reps, ci, ci_method):
     for r in hits:
         fam = s.group_family[r]
         for i in s.family_slice(fam):
-            for m in METRIC_NAMES:
+            for m in metrics:
                 diff = point[m][i] - point[m][r]
                 ratio = point[m][i] / point[m][r] if point[m][r] not in (0.0,) else np.nan
                 lo = hi = np.nan

@@ -26,7 +26,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import stats as sps
+from scipy.special import ndtr, ndtri
 
 from ._errors import bad
 from ._gaps import family_gaps
@@ -49,8 +49,10 @@ def _n_threads():
 class Resampler:
     """Draws replicate atom tables and turns them into per-group metrics."""
 
-    def __init__(self, prep, *, max_bins=2048, chunk_size=64, seed=0, progress=False):
+    def __init__(self, prep, *, max_bins=1024, chunk_size=64, seed=0, progress=False,
+                 metrics=METRIC_NAMES):
         self.prep = prep
+        self.metrics = tuple(metrics)
         s = prep.structure
         data = prep.data
         self.seed = int(seed)
@@ -160,8 +162,9 @@ class Resampler:
         t = np.asarray(tables, dtype=float).reshape(tables.shape[0], self.A, 2 * self.K)
         g = np.matmul(self.memb, t)  # (B, G+1, 2K)
         res = compute_metrics(g[..., self.K:], g[..., :self.K], self.table.thr_index,
-                              bin_value=self.table.bin_value, probabilities=True)
-        return {m: res[m] for m in METRIC_NAMES}
+                              bin_value=self.table.bin_value, probabilities=True,
+                              which=self.metrics)
+        return {m: res[m] for m in self.metrics}
 
     def _run(self, n, make_table, reduce, label):
         chunks = [range(i, min(n, i + self.chunk_size)) for i in range(0, n, self.chunk_size)]
@@ -189,7 +192,7 @@ class Resampler:
             raise bad("--bootstrap cluster", "a cluster column", "none")
         parts = self._run(n_boot, lambda b: self._boot_table(b, scheme), lambda m: m,
                           "bootstrap")
-        return {m: np.concatenate([p[m] for p in parts]) for m in METRIC_NAMES}
+        return {m: np.concatenate([p[m] for p in parts]) for m in self.metrics}
 
     def jackknife(self, scheme, n_blocks=50):
         """Delete-a-block jackknife values (for the BCa acceleration)."""
@@ -213,9 +216,11 @@ class Resampler:
         """Gap values of every family under permuted group labels."""
         fams = {f: structure.family_slice(f) for f in structure.families}
 
+        ms = self.metrics
+
         def reduce(met):
-            ov = {m: met[m][:, -1] for m in METRIC_NAMES}
-            return {f: family_gaps({m: met[m][:, idx] for m in METRIC_NAMES}, ov)
+            ov = {m: met[m][:, -1] for m in ms}
+            return {f: family_gaps({m: met[m][:, idx] for m in ms}, ov, ms)
                     for f, idx in fams.items()}
 
         if self.units is not None and self.units["mixed"].size:
@@ -279,13 +284,13 @@ def _bca_levels(theta, r, jk, qs):
     B = r.size
     prop = (np.sum(r < theta) + 0.5 * np.sum(r == theta)) / B
     prop = np.clip(prop, 0.5 / B, 1 - 0.5 / B)
-    z0 = sps.norm.ppf(prop)
+    z0 = ndtri(prop)
     jk = jk[~np.isnan(jk)]
     a = 0.0
     if jk.size > 2:
         d = jk.mean() - jk
         den = 6.0 * np.sum(d ** 2) ** 1.5
         a = float(np.sum(d ** 3) / den) if den > 0 else 0.0
-    z = sps.norm.ppf(qs)
-    adj = sps.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+    z = ndtri(qs)
+    adj = ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
     return np.clip(adj, 0.0, 1.0)

@@ -41,8 +41,13 @@ COMPOSITES = {
 
 
 def gap_names(metrics=METRIC_NAMES) -> list:
-    """All gap names in output order."""
-    return [f"{m}_{k}" for m in metrics for k in GAP_KINDS] + list(COMPOSITES)
+    """All gap names in output order (composites only when their metrics are present)."""
+    out = [f"{m}_{k}" for m in metrics for k in GAP_KINDS]
+    if "tpr" in metrics and "fpr" in metrics:
+        out += [c for c in COMPOSITES if c.startswith("equalized_odds")]
+    if "selection_rate" in metrics:
+        out += [c for c in COMPOSITES if c.startswith("demographic_parity")]
+    return out
 
 
 def _nan_reduce(fn, values, axis=-1):
@@ -87,13 +92,14 @@ def family_gaps(group_values: dict, overall_values: dict, metrics=METRIC_NAMES) 
     for m in metrics:
         for kind, v in metric_gaps(group_values[m], overall_values[m]).items():
             out[f"{m}_{kind}"] = v
-    out["equalized_odds"] = np.fmax(out["tpr_range"], out["fpr_range"])
-    out["equalized_odds"] = np.where(np.isnan(out["tpr_range"]) | np.isnan(out["fpr_range"]),
-                                     np.nan, out["equalized_odds"])
-    out["equalized_odds_mean"] = 0.5 * (out["tpr_range"] + out["fpr_range"])
-    out["equalized_odds_ratio"] = np.minimum(out["tpr_ratio"], out["fpr_ratio"])
-    out["demographic_parity"] = out["selection_rate_range"]
-    out["demographic_parity_ratio"] = out["selection_rate_ratio"]
+    if "tpr" in metrics and "fpr" in metrics:
+        # np.maximum / np.minimum propagate NaN: undefined when either part is undefined
+        out["equalized_odds"] = np.maximum(out["tpr_range"], out["fpr_range"])
+        out["equalized_odds_mean"] = 0.5 * (out["tpr_range"] + out["fpr_range"])
+        out["equalized_odds_ratio"] = np.minimum(out["tpr_ratio"], out["fpr_ratio"])
+    if "selection_rate" in metrics:
+        out["demographic_parity"] = out["selection_rate_range"]
+        out["demographic_parity_ratio"] = out["selection_rate_ratio"]
     return out
 
 

@@ -104,9 +104,16 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
             first = np.flatnonzero(missing)[:5].tolist()
             raise bad(f"attribute '{name}'", "a value on every row",
                       f"{int(missing.sum())} missing values (first rows {first})")
-        order = _value_order(name, col)
-        as_text = col.astype(str)
-        codes.append(pd.Categorical(as_text, categories=order).codes.astype(np.int64))
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            raw, uniques = col.cat.codes.to_numpy(), [str(c) for c in col.cat.categories]
+        else:
+            raw, uniques = pd.factorize(col, sort=False)
+            uniques = [str(u) for u in uniques]
+        order = _value_order(name, pd.Series(uniques)) if not isinstance(
+            col.dtype, pd.CategoricalDtype) else uniques
+        position = {v: i for i, v in enumerate(order)}
+        # distinct raw values may print alike ("1" and 1): merge them by their text
+        codes.append(np.array([position[u] for u in uniques], dtype=np.int64)[raw])
         orders.append(order)
 
     # Atoms: observed combinations of all attribute codes (mixed-radix key, then compressed).

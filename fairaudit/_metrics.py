@@ -122,14 +122,17 @@ def _ece(pos, neg, bin_value, n):
     """Expected calibration error from bins whose scores are ``bin_value`` (probabilities)."""
     ece_bin = np.minimum((np.asarray(bin_value) * ECE_BINS).astype(int), ECE_BINS - 1)
     resid = (pos + neg) * bin_value - pos  # sum of (p - y) per score bin
-    per = np.zeros(resid.shape[:-1] + (ECE_BINS,))
-    for b in np.unique(ece_bin):
-        per[..., b] = resid[..., ece_bin == b].sum(axis=-1)
+    if resid.shape[-1] == 0:
+        return np.full(n.shape, np.nan)
+    # bins are in ascending score order, so each calibration bin is one contiguous run
+    starts = np.flatnonzero(np.r_[True, ece_bin[1:] != ece_bin[:-1]])
+    per = np.add.reduceat(resid, starts, axis=-1)
     return _div(np.abs(per).sum(axis=-1), n)
 
 
-def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False) -> dict:
-    """All metrics of :data:`METRICS` from score histograms.
+def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False,
+                    which=METRIC_NAMES) -> dict:
+    """Metrics of :data:`METRICS` from score histograms.
 
     Parameters
     ----------
@@ -138,9 +141,11 @@ def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False)
     thr_index : int
         Bins ``k >= thr_index`` are predicted positive.
     bin_value : ndarray, shape (K,), optional
-        The (mean) score of each bin; needed for the calibration error.
+        The (mean) probability of each bin; needed for the calibration error.
     probabilities : bool, keyword-only
-        Whether the scores are probabilities (the calibration error is NaN otherwise).
+        Whether probabilities are available (the calibration error is NaN otherwise).
+    which : iterable of str
+        The metrics to compute (default all); the counts are always returned.
 
     Returns
     -------
@@ -159,20 +164,21 @@ def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False)
     tn = N - fp
     tpr = _div(tp, P)
     fpr = _div(fp, N)
-    out = {
-        "auc": _auc(pos, neg, P, N),
-        "eer": _eer(pos, neg, P, N),
-        "accuracy": _div(tp + tn, n),
-        "balanced_error": 0.5 * (fpr + (1.0 - tpr)),
-        "tpr": tpr,
-        "fpr": fpr,
-        "tnr": 1.0 - fpr,
-        "fnr": 1.0 - tpr,
-        "ppv": _div(tp, tp + fp),
-        "selection_rate": _div(tp + fp, n),
-        "average_precision": _average_precision(pos, neg, P),
-        "ece": (_ece(pos, neg, bin_value, n) if probabilities and bin_value is not None
-                else np.full(P.shape, np.nan)),
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn, "w_pos": P, "w_neg": N,
+    simple = {
+        "accuracy": lambda: _div(tp + tn, n),
+        "balanced_error": lambda: 0.5 * (fpr + (1.0 - tpr)),
+        "tpr": lambda: tpr,
+        "fpr": lambda: fpr,
+        "tnr": lambda: 1.0 - fpr,
+        "fnr": lambda: 1.0 - tpr,
+        "ppv": lambda: _div(tp, tp + fp),
+        "selection_rate": lambda: _div(tp + fp, n),
+        "auc": lambda: _auc(pos, neg, P, N),
+        "eer": lambda: _eer(pos, neg, P, N),
+        "average_precision": lambda: _average_precision(pos, neg, P),
+        "ece": lambda: (_ece(pos, neg, bin_value, n) if probabilities and bin_value is not None
+                        else np.full(P.shape, np.nan)),
     }
+    out = {m: simple[m]() for m in which}
+    out.update({"tp": tp, "fp": fp, "tn": tn, "fn": fn, "w_pos": P, "w_neg": N})
     return out

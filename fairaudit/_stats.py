@@ -51,7 +51,7 @@ def exact_histogram(score, y, w):
 
 
 def group_point_metrics(data: SortedData, membership: np.ndarray, threshold: float,
-                        to_probability) -> dict:
+                        to_probability, which=None) -> dict:
     """Exact metrics for every group (rows of ``membership``) and for the whole set (last).
 
     Returns a dict metric -> ndarray of shape (n_groups + 1,).
@@ -62,8 +62,9 @@ def group_point_metrics(data: SortedData, membership: np.ndarray, threshold: flo
         mask = member[data.atom]
         values, pos, neg = exact_histogram(data.score[mask], data.y[mask], data.w[mask])
         thr_index = int(np.searchsorted(values, threshold, side="left"))
-        rows.append(compute_metrics(pos, neg, thr_index,
-                                    bin_value=to_probability(values), probabilities=True))
+        kw = {} if which is None else {"which": which}
+        rows.append(compute_metrics(pos, neg, thr_index, bin_value=to_probability(values),
+                                    probabilities=True, **kw))
     return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
 
 
