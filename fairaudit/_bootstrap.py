@@ -33,12 +33,13 @@ from ._gaps import family_gaps
 from ._metrics import METRIC_NAMES, compute_metrics
 from ._stats import atom_table
 
-__all__ = ["Resampler", "interval", "PermutationResult"]
+__all__ = ["Resampler", "interval", "PermutationResult", "run_chunks", "table_metrics", "rng_for"]
 
 BOOT, PERM, JACK = 0, 1, 2
 
 
-def _rng(seed, stream, b):
+def rng_for(seed, stream, b):
+    """The random stream of replicate ``b`` of ``stream`` (bootstrap, permutation, ...)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, b))))
 
 
@@ -98,7 +99,7 @@ class Resampler:
 
     # -------------------------------------------------------------- replicate tables
     def _boot_table(self, b, scheme):
-        rng = _rng(self.seed, BOOT, b)
+        rng = rng_for(self.seed, BOOT, b)
         counts = self.table.counts
         u = self.units
         if u is None:
@@ -130,7 +131,7 @@ class Resampler:
         return tab.reshape(counts.shape)
 
     def _perm_table(self, b):
-        rng = _rng(self.seed, PERM, b)
+        rng = rng_for(self.seed, PERM, b)
         counts = self.table.counts
         u = self.units
         if u is None:
@@ -159,32 +160,12 @@ class Resampler:
     # -------------------------------------------------------------- metrics of tables
     def metrics_of(self, tables):
         """tables (B, A, 2, K) -> dict metric -> (B, n_groups + 1)."""
-        t = np.asarray(tables, dtype=float).reshape(tables.shape[0], self.A, 2 * self.K)
-        g = np.matmul(self.memb, t)  # (B, G+1, 2K)
-        res = compute_metrics(g[..., self.K:], g[..., :self.K], self.table.thr_index,
-                              bin_value=self.table.bin_value, probabilities=True,
-                              which=self.metrics)
-        return {m: res[m] for m in self.metrics}
+        return table_metrics(tables, self.memb, self.table.thr_index, self.table.bin_value,
+                             self.metrics)
 
     def _run(self, n, make_table, reduce, label):
-        chunks = [range(i, min(n, i + self.chunk_size)) for i in range(0, n, self.chunk_size)]
-
-        def work(rg):
-            return reduce(self.metrics_of(np.stack([make_table(b) for b in rg])))
-
-        bar = None
-        if self.progress and sys.stderr.isatty() and n >= 200:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, desc=label, unit="rep", leave=False)
-        results = []
-        with ThreadPoolExecutor(_n_threads()) as pool:
-            for rg, r in zip(chunks, pool.map(work, chunks)):
-                results.append(r)
-                if bar is not None:
-                    bar.update(len(rg))
-        if bar is not None:
-            bar.close()
-        return results
+        return run_chunks(n, self.chunk_size, lambda rg: reduce(
+            self.metrics_of(np.stack([make_table(b) for b in rg]))), self.progress, label)
 
     def bootstrap(self, n_boot, scheme):
         """dict metric -> (n_boot, n_groups + 1) replicate values."""
@@ -196,7 +177,7 @@ class Resampler:
 
     def jackknife(self, scheme, n_blocks=50):
         """Delete-a-block jackknife values (for the BCa acceleration)."""
-        rng = _rng(self.seed, JACK, 0)
+        rng = rng_for(self.seed, JACK, 0)
         u = self.units
         if u is None:
             unit_of_row = np.arange(self.prep.data.score.size)
@@ -232,6 +213,37 @@ class Resampler:
         out = {f: {g: np.concatenate([p[f][g] for p in parts]) for g in parts[0][f]}
                for f in fams}
         return PermutationResult(out)
+
+
+def table_metrics(tables, memb, thr_index, bin_value, metrics):
+    """Atom tables (B, A, 2, K) -> dict metric -> (B, n_groups + 1) via group membership."""
+    B, A, _, K = tables.shape
+    g = np.matmul(memb, np.asarray(tables, dtype=float).reshape(B, A, 2 * K))  # (B, G+1, 2K)
+    res = compute_metrics(g[..., K:], g[..., :K], thr_index, bin_value=bin_value,
+                          probabilities=True, which=metrics)
+    return {m: res[m] for m in metrics}
+
+
+def run_chunks(n, chunk_size, work, progress=False, label=""):
+    """Apply ``work`` to consecutive ranges of replicate indices on up to two threads.
+
+    Returns the list of results in replicate order. Each replicate draws from its own seeded
+    stream, so neither the chunk size nor the thread count changes any number.
+    """
+    chunks = [range(i, min(n, i + chunk_size)) for i in range(0, n, chunk_size)]
+    bar = None
+    if progress and sys.stderr.isatty() and n >= 200:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n, desc=label, unit="rep", leave=False)
+    results = []
+    with ThreadPoolExecutor(_n_threads()) as pool:
+        for rg, r in zip(chunks, pool.map(work, chunks)):
+            results.append(r)
+            if bar is not None:
+                bar.update(len(rg))
+    if bar is not None:
+        bar.close()
+    return results
 
 
 class PermutationResult:

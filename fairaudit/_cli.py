@@ -231,8 +231,9 @@ def _with_compat(result, args, d):
 
 
 def _emit(result, args):
-    from ._format import format_markdown, format_text
+    from ._format import format_comparison_text, format_markdown, format_text
 
+    is_cmp = hasattr(result, "differences")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         result.to_json(os.path.join(args.out, "report.json"))
@@ -243,6 +244,9 @@ def _emit(result, args):
         _write_html(result, args)
     if args.format == "json":
         print(result.to_json())
+    elif is_cmp:
+        print(format_comparison_text(result, all_gaps=args.all_gaps,
+                                     markdown=args.format == "markdown"))
     elif args.format == "markdown":
         print(format_markdown(result, all_gaps=args.all_gaps))
     else:

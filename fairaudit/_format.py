@@ -128,3 +128,53 @@ def _md_table(df: pd.DataFrame) -> str:
     sep = "| " + " | ".join("---" for _ in df.columns) + " |"
     body = ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([head, sep] + body)
+
+
+def _diff_rows(cmp, kind, family=None, names=None, metric=None):
+    d = cmp.differences[cmp.differences["kind"] == kind]
+    if family is not None:
+        d = d[d["family"] == family]
+    if names is not None:
+        d = d[d["name"].isin(names)]
+    if metric is not None:
+        d = d[d["name"] == metric]
+    rows = []
+    for r in d.itertuples(index=False):
+        rows.append({"group" if kind == "group" else "name": r.group if kind == "group" else r.name,
+                     "A": _fmt(r.a), "B": _fmt(r.b),
+                     "B - A": _cell(r.diff, r.lo, r.hi, not math.isnan(r.lo)),
+                     "p_value": _fmt(r.p_value, 4)})
+    return pd.DataFrame(rows)
+
+
+def format_comparison_text(cmp, *, all_gaps=False, markdown=False) -> str:
+    """Paired differences B - A: gaps per family, overall metrics, per-group AUC."""
+    from ._gaps import gap_names
+
+    c = cmp.config
+    a_name, b_name = c["names"]
+    head = [f"score rules: {c['score_rule_text']}",
+            f"rows: {c['n_rows']}; families: {', '.join(c['families'])}",
+            (f"paired bootstrap: {c['n_boot']} replicates, scheme {c['bootstrap']}, "
+             f"{c['ci']:.0%} percentile intervals, seed {c['seed']}") if c["n_boot"]
+            else "intervals: none (--n-boot 0)",
+            "p-values: two-sided, H0 B - A = 0, by inverting the paired bootstrap interval"
+            if c["n_boot"] else "p-values: none"]
+    names = gap_names(c["metrics"]) if all_gaps else HEADLINE_GAPS
+    blocks = [("overall metrics", _diff_rows(cmp, "overall"))]
+    for fam in cmp.a.families:
+        blocks.append((f"family {fam}: gap differences", _diff_rows(cmp, "gap", fam, names)))
+        blocks.append((f"family {fam}: per-group AUC", _diff_rows(cmp, "group", fam,
+                                                                  metric="auc")))
+    if markdown:
+        out = [f"## Comparison: {b_name} - {a_name}", ""] + [f"- {x}" for x in head] + [""]
+        for title, t in blocks:
+            out += [f"### {title}", "", _md_table(t), ""]
+    else:
+        out = [f"fairaudit compare: {b_name} - {a_name}", "=" * 30] + head + [""]
+        with pd.option_context("display.width", 250, "display.max_columns", 20):
+            for title, t in blocks:
+                out += [title, t.to_string(index=False), ""]
+    if cmp.warnings:
+        out += ["warnings"] + [f"  - {w}" for w in cmp.warnings]
+    return "\n".join(out)
