@@ -197,6 +197,7 @@ class Prepared:
     n_dropped: int
     clusters: np.ndarray | None  # cluster code per sorted row
     weighted: bool
+    attrs: pd.DataFrame  # attribute columns, input order (after dropped rows)
 
 
 def prepare(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=None,
@@ -228,7 +229,7 @@ def prepare(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=
     data = sort_rows(ranking, y, w, structure.atom)
     cl_sorted = None if cl is None else cl[data.order]
     return Prepared(data, structure, rule, n_dropped, cl_sorted,
-                    weighted=sample_weight is not None)
+                    weighted=sample_weight is not None, attrs=attrs)
 
 
 def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos):
@@ -431,9 +432,9 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
     for fam, grp in undefined.groupby(["family", "group"], sort=False):
         if int(counts[(counts.family == fam[0]) & (counts.group == fam[1])]["n"].iloc[0]) == 0:
             continue
-        metrics = ", ".join(grp["metric"])
+        listed = ", ".join(grp["metric"])
         reasons = "; ".join(dict.fromkeys(grp["reason"]))
-        warnings_out.append(f"{fam[0]}={fam[1]}: undefined {metrics} ({reasons})")
+        warnings_out.append(f"{fam[0]}={fam[1]}: undefined {listed} ({reasons})")
 
     # Gaps per family.
     gap_rows = []
@@ -490,6 +491,11 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
         config["permutation"] = ("group labels permuted within each class"
                                  + (" (whole clusters)" if prep.clusters is not None else ""))
     extras.pop("jackknife", None)
+    inverse = np.empty_like(data.order)
+    inverse[data.order] = np.arange(data.order.size)
+    extras["data"] = {"y": data.y[inverse].astype(np.int8),
+                      "p": prep.rule.to_probability(data.score[inverse]),
+                      "groups": prep.attrs}
     return Audit(config, groups_long, counts, gaps, undefined, tuple(warnings_out), ref_table,
                  None, group_warn, extras)
 

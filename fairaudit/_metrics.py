@@ -100,6 +100,8 @@ def _average_precision(pos, neg, P):
 def _eer(pos, neg, P, N):
     """Interpolated crossing of FPR and FNR along the ROC curve (NaN if P or N is 0)."""
     shape = pos.shape[:-1]
+    if pos.shape[-1] == 0:
+        return np.full(shape, np.nan)
     zeros = np.zeros(shape + (1,))
     # ROC points from the highest threshold (nothing predicted positive) down to the lowest.
     fp = np.concatenate([zeros, np.cumsum(np.flip(neg, -1), axis=-1)], axis=-1)
