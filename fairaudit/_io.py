@@ -78,6 +78,8 @@ def load_array(spec: str, argument: str, *, csv_column: str | None = None) -> np
             raise bad(argument, "a 1-D or N x 2 array", f"a scalar in '{path}'")
         if arr.ndim > 2:
             raise bad(argument, "a 1-D or N x 2 array", f"shape {arr.shape} in '{path}'")
+        if arr.shape[0] == 0:
+            raise bad(argument, "at least one row", f"an empty array in '{path}'")
         return arr
     if path.lower().endswith((".csv", ".csv.gz", ".tsv")):
         df = _read_csv(path, argument)
