@@ -15,10 +15,11 @@ from ._errors import FairauditError, FairauditWarning  # noqa: E402
 from ._metrics import METRICS, METRIC_NAMES  # noqa: E402
 from ._gaps import GAP_KINDS, COMPOSITES, gap_names  # noqa: E402
 from ._audit import Audit, audit  # noqa: E402
+from ._compare import Comparison, compare  # noqa: E402
 
 __all__ = [
     # core
-    "audit", "Audit",
+    "audit", "Audit", "compare", "Comparison",
     # definitions
     "METRICS", "METRIC_NAMES", "GAP_KINDS", "COMPOSITES", "gap_names",
     # errors

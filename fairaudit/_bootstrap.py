@@ -208,7 +208,7 @@ class Resampler:
             first = int(self.units["mixed"][0])
             raise bad("clusters", "every cluster inside one group (for the permutation test)",
                       f"{self.units['mixed'].size} clusters spanning several groups "
-                      f"(e.g. cluster #{first}); pass n_perm=0 to skip the test")
+                      f"(e.g. cluster #{first}); --n-perm 0 (n_perm=0) skips the test")
         parts = self._run(n_perm, self._perm_table, reduce, "permutations")
         out = {f: {g: np.concatenate([p[f][g] for p in parts]) for g in parts[0][f]}
                for f in fams}
