@@ -41,7 +41,8 @@ def _add_common(p):
     a("--n-perm", type=int, default=None, help="permutations of the test (default: --n-boot)")
     a("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
     a("--ci-method", default="percentile", choices=["percentile", "bca"])
-    a("--bootstrap", default="iid", choices=["iid", "stratified", "cluster"])
+    a("--bootstrap", default=None, choices=["iid", "stratified", "cluster"],
+      help="resampling scheme (default: cluster when --cluster is given, else iid)")
     a("--seed", type=int, default=0)
     a("--drop-nan", action="store_true", help="drop rows with NaN/inf scores (reported)")
     a("--min-count", type=int, default=30, help="warn below this many positives/negatives")
@@ -192,6 +193,8 @@ def _load_results_dir(args, path):
 
 # ---------------------------------------------------------------------------- commands
 def _options(args):
+    if args.bootstrap is None:
+        args.bootstrap = "cluster" if args.cluster else "iid"
     return dict(scores=args.scores, threshold=args.threshold, reference=args.reference,
                 n_boot=args.n_boot, ci=args.ci, seed=args.seed, bootstrap=args.bootstrap,
                 ci_method=args.ci_method, n_perm=args.n_perm, drop_nan=args.drop_nan,
