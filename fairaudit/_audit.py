@@ -368,8 +368,8 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
                     ci_method, n_perm, max_bins, chunk_size, progress, metrics) -> Audit:
     s = prep.structure
     data = prep.data
-    point = group_point_metrics(data, s.membership, prep.rule.threshold,
-                                prep.rule.to_probability, which=metrics)
+    point = group_point_metrics(data, s, prep.rule.threshold, prep.rule.to_probability,
+                                which=metrics)
 
     # Unweighted counts per group (and overall, last).
     atom_pos = np.bincount(data.atom, weights=data.y, minlength=s.n_atoms)

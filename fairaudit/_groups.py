@@ -107,7 +107,10 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
         if isinstance(col.dtype, pd.CategoricalDtype):
             raw, uniques = col.cat.codes.to_numpy(), [str(c) for c in col.cat.categories]
         else:
-            raw, uniques = pd.factorize(col, sort=False)
+            values = col.to_numpy()
+            if values.dtype.kind == "U":  # hashing objects is faster than pandas' string dtype
+                values = values.astype(object)
+            raw, uniques = pd.factorize(values, sort=False)
             uniques = [str(u) for u in uniques]
         order = _value_order(name, pd.Series(uniques)) if not isinstance(
             col.dtype, pd.CategoricalDtype) else uniques
@@ -120,7 +123,14 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
     key = np.zeros(len(attrs), dtype=np.int64)
     for c, order in zip(codes, orders):
         key = key * len(order) + c
-    atom_keys, atom = np.unique(key, return_inverse=True)
+    n_keys = int(np.prod([len(o) for o in orders], dtype=float))
+    if n_keys <= 4 * len(key) + 1024:  # small key space: O(n) lookup instead of a sort
+        present = np.flatnonzero(np.bincount(key, minlength=n_keys))
+        lookup = np.full(n_keys, -1, dtype=np.int64)
+        lookup[present] = np.arange(present.size)
+        atom_keys, atom = present, lookup[key]
+    else:
+        atom_keys, atom = np.unique(key, return_inverse=True)
     atom_values = []
     for k in atom_keys:
         vals = []

@@ -35,36 +35,52 @@ class SortedData:
 
 
 def sort_rows(score, y, w, atom) -> SortedData:
-    order = np.argsort(score, kind="stable")
+    order = np.argsort(score)  # ties need no order: they fall into one histogram bin
     return SortedData(score[order], y[order].astype(float), w[order].astype(float),
                       atom[order], order)
 
 
-def exact_histogram(score, y, w):
-    """Distinct score values (ascending) with their weighted positive and negative counts."""
+def exact_histogram(score, pos_w, neg_w):
+    """Distinct score values (ascending) with their summed positive and negative weights."""
     if score.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])
-    pos = np.add.reduceat(w * y, starts)
-    neg = np.add.reduceat(w * (1.0 - y), starts)
-    return score[starts], pos, neg
+    return score[starts], np.add.reduceat(pos_w, starts), np.add.reduceat(neg_w, starts)
 
 
-def group_point_metrics(data: SortedData, membership: np.ndarray, threshold: float,
-                        to_probability, which=None) -> dict:
-    """Exact metrics for every group (rows of ``membership``) and for the whole set (last).
+def group_point_metrics(data: SortedData, structure, threshold: float, to_probability,
+                        which=None) -> dict:
+    """Exact metrics for every group of ``structure`` and for the whole set (last).
+
+    Each family partitions the rows; one stable sort of the family's group codes (a radix
+    sort of small integers) makes every group a contiguous, still score-sorted slice.
 
     Returns a dict metric -> ndarray of shape (n_groups + 1,).
     """
-    rows = []
-    all_member = np.ones(membership.shape[1], dtype=bool)
-    for member in list(membership) + [all_member]:
-        mask = member[data.atom]
-        values, pos, neg = exact_histogram(data.score[mask], data.y[mask], data.w[mask])
+    kw = {} if which is None else {"which": which}
+    pos_w = data.w * data.y
+    neg_w = data.w - pos_w
+    rows = [None] * (structure.n_groups + 1)
+
+    def fill(slot, score, pos, neg):
+        values, p, q = exact_histogram(score, pos, neg)
         thr_index = int(np.searchsorted(values, threshold, side="left"))
-        kw = {} if which is None else {"which": which}
-        rows.append(compute_metrics(pos, neg, thr_index, bin_value=to_probability(values),
-                                    probabilities=True, **kw))
+        rows[slot] = compute_metrics(p, q, thr_index, bin_value=to_probability(values),
+                                     probabilities=True, **kw)
+
+    for fam in structure.families:
+        idx = structure.family_slice(fam)
+        group_of_atom = np.full(structure.n_atoms, -1, dtype=np.int64)
+        for j, g in enumerate(idx):
+            group_of_atom[structure.membership[g]] = j
+        code = group_of_atom[data.atom]
+        order = np.argsort(code, kind="stable")
+        bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=idx.size))]
+        s_f, p_f, n_f = data.score[order], pos_w[order], neg_w[order]
+        for j, g in enumerate(idx):
+            sl = slice(bounds[j], bounds[j + 1])
+            fill(g, s_f[sl], p_f[sl], n_f[sl])
+    fill(structure.n_groups, data.score, pos_w, neg_w)
     return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
 
 

@@ -161,6 +161,14 @@ def as_weights(sample_weight, n: int, *, argument="sample_weight"):
     return arr
 
 
+def _column_values(v):
+    """Keep categoricals and numbers; hold text as Python objects (cheap to hash)."""
+    if isinstance(v, (pd.Series, pd.Categorical)):
+        return v
+    arr = np.asarray(v)
+    return arr.astype(object) if arr.dtype.kind in "US" else arr
+
+
 def as_groups(groups, n: int, *, argument="groups") -> pd.DataFrame:
     """Accept a DataFrame, a dict of columns, a Series or a 1-D array; return a DataFrame."""
     if isinstance(groups, pd.DataFrame):
@@ -169,7 +177,7 @@ def as_groups(groups, n: int, *, argument="groups") -> pd.DataFrame:
         df = groups.reset_index(drop=True).to_frame(name=groups.name or "group")
     elif isinstance(groups, dict):
         try:
-            df = pd.DataFrame({str(k): np.asarray(v) for k, v in groups.items()})
+            df = pd.DataFrame({str(k): _column_values(v) for k, v in groups.items()})
         except ValueError as exc:
             raise bad(argument, "columns of equal length", str(exc)) from None
     else:
@@ -177,7 +185,7 @@ def as_groups(groups, n: int, *, argument="groups") -> pd.DataFrame:
         if arr.ndim != 1:
             raise bad(argument, "a DataFrame, a dict of columns or a 1-D array",
                       f"an array of shape {arr.shape}")
-        df = pd.DataFrame({"group": arr})
+        df = pd.DataFrame({"group": _column_values(arr)})
     if df.shape[1] == 0:
         raise bad(argument, "at least one attribute column", "none")
     if len(df) != n:
