@@ -1,0 +1,29 @@
+"""Data: the research CSV schema, group codings, pair sampling, transforms.
+
+See :mod:`detectors.data._tables` for the file format and
+:mod:`detectors.data._datasets` for the ``[reals; fakes]`` batch layout.
+"""
+
+from ._datasets import ImageListDataset, PairDataset, collate_images, collate_pairs
+from ._groups import GROUP_CODINGS, check_dataset, group_names, num_groups
+from ._images import AUGMENTATIONS, build_transform, open_rgb
+from ._tables import TRAINING_FILES, ImageTable, group_counts, read_table, read_training_tables
+
+__all__ = [
+    "AUGMENTATIONS",
+    "GROUP_CODINGS",
+    "TRAINING_FILES",
+    "ImageListDataset",
+    "ImageTable",
+    "PairDataset",
+    "build_transform",
+    "check_dataset",
+    "collate_images",
+    "collate_pairs",
+    "group_counts",
+    "group_names",
+    "num_groups",
+    "open_rgb",
+    "read_table",
+    "read_training_tables",
+]

@@ -1,0 +1,134 @@
+"""Sharpness-aware minimisation (Foret et al., ICLR 2021), the paper's "loss flattening".
+
+SAM minimises ``max_{||e|| <= rho} L(w + e)`` with one ascent step::
+
+    g = grad L(w);   e = rho * g / (||g||_2 + 1e-12)        (||.|| over all parameters)
+    w <- base_step(w, grad L(w + e))
+
+``adaptive=True`` gives ASAM, ``e = rho * w^2 g / (||w g|| + 1e-12)``.
+
+:class:`SAM` wraps any base optimizer instance: ``first_step`` climbs to
+``w + e``, ``second_step`` restores ``w`` and applies the base step with the
+gradient taken at ``w + e``. Its ``param_groups`` are the base optimizer's, so a
+learning-rate scheduler may be attached to either. ``state_dict`` holds the base
+optimizer's state (e.g. momentum buffers), so checkpoints resume exactly.
+
+:func:`frozen_bn_stats` freezes BatchNorm running statistics during the second
+pass (batch statistics are still used to normalise), so the running averages
+see only the unperturbed weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["SAM", "frozen_bn_stats"]
+
+
+class SAM(torch.optim.Optimizer):
+    """SAM around a base optimizer (module docstring).
+
+    Parameters
+    ----------
+    base_optimizer : torch.optim.Optimizer
+        Any optimizer, already built on the model's parameters.
+    rho : float
+        Radius of the ascent step (0.05 in the paper). ``rho=0`` gives the base step.
+    adaptive : bool
+        ASAM's parameter-scaled perturbation.
+    """
+
+    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, adaptive: bool = False) -> None:
+        if rho < 0:
+            raise ValueError(f"rho must be non-negative, found {rho}")
+        self.base_optimizer = base_optimizer
+        self.rho, self.adaptive = float(rho), bool(adaptive)
+        # Deliberately not calling Optimizer.__init__ with new groups: share the base optimizer's.
+        super().__init__(base_optimizer.param_groups, {"rho": self.rho, "adaptive": self.adaptive})
+        self.param_groups = base_optimizer.param_groups
+        self._saved: dict[torch.Tensor, torch.Tensor] = {}
+
+    def _params_with_grad(self) -> Iterator[torch.Tensor]:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    yield p
+
+    @torch.no_grad()
+    def _grad_norm(self) -> torch.Tensor:
+        norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2) for p in self._params_with_grad()]
+        if not norms:
+            return torch.zeros(())
+        device = norms[0].device
+        return torch.stack([n.to(device) for n in norms]).norm(2)
+
+    @torch.no_grad()
+    def first_step(self, zero_grad: bool = False) -> None:
+        """Save ``w`` and move to ``w + e`` (the ascent point); gradients must be those at ``w``."""
+        scale = self.rho / (self._grad_norm() + 1e-12)
+        self._saved.clear()
+        for p in self._params_with_grad():
+            self._saved[p] = p.detach().clone()
+            e = p.grad * scale.to(p.device)
+            if self.adaptive:
+                e = e * p.pow(2)
+            p.add_(e)
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def second_step(self, zero_grad: bool = False) -> None:
+        """Restore ``w`` and apply the base step with the gradients taken at ``w + e``."""
+        for p, saved in self._saved.items():
+            p.copy_(saved)
+        self._saved.clear()
+        self.base_optimizer.step()
+        if zero_grad:
+            self.zero_grad(set_to_none=True)
+
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> None:  # type: ignore[override]
+        """Full SAM step; ``closure`` must recompute the loss and call ``backward()``.
+
+        The caller has already run the first forward and backward pass at ``w``.
+        """
+        if closure is None:
+            raise ValueError("SAM.step needs a closure that recomputes the loss and calls backward(); or call first_step/second_step")
+        self.first_step(zero_grad=True)
+        with torch.enable_grad():
+            closure()
+        self.second_step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.base_optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:  # type: ignore[override]
+        """The base optimizer's state dict plus ``rho`` and ``adaptive``."""
+        return {"base": self.base_optimizer.state_dict(), "rho": self.rho, "adaptive": self.adaptive}
+
+    def load_state_dict(self, state_dict: dict) -> None:  # type: ignore[override]
+        self.base_optimizer.load_state_dict(state_dict["base"])
+        self.rho = float(state_dict.get("rho", self.rho))
+        self.adaptive = bool(state_dict.get("adaptive", self.adaptive))
+        self.param_groups = self.base_optimizer.param_groups
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: nn.Module) -> Iterator[None]:
+    """Inside the block BatchNorm layers normalise with batch statistics but update nothing.
+
+    Setting ``track_running_stats=False`` in training mode makes BatchNorm skip
+    both the running mean/var update and ``num_batches_tracked`` (which matters
+    when ``momentum=None``, the cumulative average).
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in layers:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
