@@ -67,29 +67,32 @@ class Resampler:
         # Cell of each row inside its atom (label x bin) and its global cell.
         self.cell_in_atom = self.y_int * self.K + self.table.bin_of_row
         self.row_cell = data.atom * (2 * self.K) + self.cell_in_atom
-        self.units = self._units()
+        # Units drawn or permuted whole: clusters (cluster scheme, permutation test), rows
+        # (any scheme with sample weights, and small data sets, where O(rows) work per
+        # replicate beats O(cells)); otherwise rows are never touched: cell counts suffice.
+        self.cluster_units = None if prep.clusters is None else self._units(prep.clusters)
+        n = data.score.size
+        self.row_units = (self._units(np.arange(n), rows=True)
+                          if prep.weighted or n <= 4 * self.A * self.K else None)
 
     # -------------------------------------------------------------- units (clusters or rows)
-    def _units(self):
-        """Unit id per row, unit atom, unit class stratum, and (unit, cell, weight) entries."""
+    def _units(self, unit, rows=False):
+        """Unit atom, class stratum and (unit, cell, weight) entries of a unit id per row."""
         data = self.prep.data
-        if self.prep.clusters is not None:
-            unit = self.prep.clusters
-        elif self.prep.weighted:
-            unit = np.arange(data.score.size)
-        else:
-            return None
         n_units = int(unit.max()) + 1
         atom_min = np.full(n_units, np.iinfo(np.int64).max)
         atom_max = np.full(n_units, -1)
         np.minimum.at(atom_min, unit, data.atom)
         np.maximum.at(atom_max, unit, data.atom)
         mixed = np.flatnonzero(atom_min != atom_max)
-        key = unit * (2 * self.K * self.A) + self.row_cell
-        ukey, inv = np.unique(key, return_inverse=True)
-        weight = np.bincount(inv, weights=data.w)
-        entry_unit = ukey // (2 * self.K * self.A)
-        entry_cell = ukey % (2 * self.K * self.A)
+        if rows:
+            entry_unit, entry_cell, weight = unit, self.row_cell, data.w
+        else:
+            key = unit * (2 * self.K * self.A) + self.row_cell
+            ukey, inv = np.unique(key, return_inverse=True)
+            weight = np.bincount(inv, weights=data.w)
+            entry_unit = ukey // (2 * self.K * self.A)
+            entry_cell = ukey % (2 * self.K * self.A)
         ypos = np.bincount(unit, weights=data.y, minlength=n_units)
         ycnt = np.bincount(unit, minlength=n_units)
         stratum = np.where(ypos == ycnt, 1, np.where(ypos == 0, 0, 2))
@@ -101,7 +104,7 @@ class Resampler:
     def _boot_table(self, b, scheme):
         rng = rng_for(self.seed, BOOT, b)
         counts = self.table.counts
-        u = self.units
+        u = self.cluster_units if scheme == "cluster" else self.row_units
         if u is None:
             flat = counts.reshape(self.A, -1)
             out = np.zeros_like(flat)
@@ -133,7 +136,7 @@ class Resampler:
     def _perm_table(self, b):
         rng = rng_for(self.seed, PERM, b)
         counts = self.table.counts
-        u = self.units
+        u = self.cluster_units if self.cluster_units is not None else self.row_units
         if u is None:
             out = np.zeros_like(counts)
             for y in (0, 1):
@@ -178,16 +181,15 @@ class Resampler:
     def jackknife(self, scheme, n_blocks=50):
         """Delete-a-block jackknife values (for the BCa acceleration)."""
         rng = rng_for(self.seed, JACK, 0)
-        u = self.units
-        if u is None:
+        if scheme == "cluster":
+            unit_of_row, n_units = self.cluster_units["unit"], self.cluster_units["n"]
+        else:
             unit_of_row = np.arange(self.prep.data.score.size)
             n_units = unit_of_row.size
-        else:
-            unit_of_row, n_units = u["unit"], u["n"]
         J = int(min(n_blocks, n_units))
         block_of_unit = rng.permutation(n_units) % J
         block = block_of_unit[unit_of_row]
-        w = self.prep.data.w if (self.prep.weighted or u is not None) else np.ones(unit_of_row.size)
+        w = self.prep.data.w
         flat = block * self.table.counts.size + self.row_cell
         per_block = np.bincount(flat, weights=w, minlength=J * self.table.counts.size)
         per_block = per_block.reshape((J,) + self.table.counts.shape)
@@ -204,10 +206,11 @@ class Resampler:
             return {f: family_gaps({m: met[m][:, idx] for m in ms}, ov, ms)
                     for f, idx in fams.items()}
 
-        if self.units is not None and self.units["mixed"].size:
-            first = int(self.units["mixed"][0])
+        cu = self.cluster_units
+        if cu is not None and cu["mixed"].size:
+            first = int(cu["mixed"][0])
             raise bad("clusters", "every cluster inside one group (for the permutation test)",
-                      f"{self.units['mixed'].size} clusters spanning several groups "
+                      f"{cu['mixed'].size} clusters spanning several groups "
                       f"(e.g. cluster #{first}); --n-perm 0 (n_perm=0) skips the test")
         parts = self._run(n_perm, self._perm_table, reduce, "permutations")
         out = {f: {g: np.concatenate([p[f][g] for p in parts]) for g in parts[0][f]}

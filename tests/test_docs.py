@@ -1,0 +1,20 @@
+"""The README's definition tables are generated from the code's tables (one source of truth)."""
+
+import os
+
+from fairaudit._docs import gap_table, metric_table
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+def test_readme_holds_the_generated_tables():
+    text = open(README, encoding="utf-8").read()
+    assert metric_table() in text
+    assert gap_table() in text
+
+
+def test_every_metric_is_documented_once():
+    from fairaudit import METRIC_NAMES
+    table = metric_table()
+    for m in METRIC_NAMES:
+        assert table.count(f"| `{m}` |") == 1
