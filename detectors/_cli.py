@@ -20,7 +20,6 @@ def setup_logging(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         handler._detectors_console = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    logger.propagate = False
 
 
 def one_line(message: str) -> str:

@@ -203,15 +203,19 @@ class Trainer:
         self.global_step += 1
         return losses
 
-    def train_epoch(self, epoch: int) -> dict[str, float]:
-        """Train for one epoch; returns the mean of each loss over steps (and processes)."""
+    def epoch_batches(self, epoch: int):
+        """The training batches of ``epoch`` (shuffle, real partners and worker seeds set by the epoch)."""
         self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)
         self.loader_generator.manual_seed(self.seed * 100_003 + epoch)
+        return iter(self.train_loader)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """Train for one epoch; returns the mean of each loss over steps (and processes)."""
         sums: dict[str, torch.Tensor] = {}
         steps, skipped = 0, 0
         show = self.info.is_main and self.cfg["train"]["progress"]
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}", disable=not show, leave=False, dynamic_ncols=True)
+        bar = tqdm(self.epoch_batches(epoch), total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}", disable=not show, leave=False, dynamic_ncols=True)
         for batch in bar:
             skipped += int(batch.pop("n_skipped", 0))
             if not self._batch_usable(batch):

@@ -19,10 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
-
 from ._cli import run_cli, setup_logging
-from ._distributed import init_distributed
 from ._errors import ConfigError
 from .config import dump_config, list_presets, load_config
 
@@ -57,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         sys.stdout.write(dump_config(cfg))
         return 0
-    from ._trainer import Trainer  # torch-heavy import after argument checks
+    import torch.distributed as dist  # torch-heavy imports after the configuration checks
+
+    from ._distributed import init_distributed
+    from ._trainer import Trainer
 
     info, device = init_distributed(cfg["device"])
     setup_logging(logging.INFO if info.is_main else logging.WARNING)

@@ -1,0 +1,121 @@
+"""End to end: synthetic data -> train (tiny preset, SAM) -> predict -> fairaudit report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import REPO, cli_env
+from detectors.data import group_names
+
+
+def _run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def predicted(trained_run, synth_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pred") / "out"
+    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "best.pt"), "--csv", str(synth_data / "test.csv"), "--out", str(out), "--seed-layout")
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote 48 predictions to {out}" in proc.stdout
+    return out
+
+
+def test_synthetic_data_set_has_the_research_layout(synth_data):
+    for name in ("faketrain.csv", "realtrain.csv", "fakeval.csv", "realval.csv", "test.csv"):
+        frame = pd.read_csv(synth_data / name)
+        assert list(frame.columns[:7]) == ["img_path", "label", "ismale", "isasian", "iswhite", "isblack", "intersec_label"]
+        assert ("spe_label" in frame.columns) == name.startswith("fake")
+    test = pd.read_csv(synth_data / "test.csv")
+    assert set(test["label"]) == {0, 1} and "video_id" in test.columns
+    train_videos = set(pd.read_csv(synth_data / "faketrain.csv")["video_id"]) | set(pd.read_csv(synth_data / "realtrain.csv")["video_id"])
+    assert not train_videos & set(test["video_id"])  # held-out identities
+
+
+def test_trained_detector_beats_chance_on_held_out_images(predicted, synth_data):
+    preds = np.load(predicted / "preds.npy")
+    labels = np.load(predicted / "labels.npy")
+    assert preds.ndim == 1 and preds.dtype == np.float64 and ((preds >= 0) & (preds <= 1)).all()
+    assert labels.tolist() == pd.read_csv(synth_data / "test.csv")["label"].tolist()
+    auc = roc_auc_score(labels, preds)
+    assert auc >= 0.7, auc  # 24 real vs 24 fake held-out images: chance gives ~0.5 (p < 0.01 for 0.7)
+
+
+def test_prediction_files_agree_with_each_other(predicted, synth_data):
+    logits = np.load(predicted / "logits.npy")
+    preds = np.load(predicted / "preds.npy")
+    assert logits.shape == (len(preds), 2)
+    softmax = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert np.allclose(preds, softmax[:, 1], atol=1e-6)
+    source = pd.read_csv(synth_data / "test.csv")
+    passed = pd.read_csv(predicted / "test.csv")
+    pd.testing.assert_frame_equal(source, passed)  # columns and row order unchanged
+    table = pd.read_csv(predicted / "predictions.csv")
+    assert list(table.columns) == ["row", "img_path", "label", "intersec_label", "group", "video_id", "logit_real", "logit_fake", "prob_fake"]
+    assert table["row"].tolist() == list(range(len(source))) and np.allclose(table["prob_fake"], preds)
+    assert table["group"].tolist() == [group_names("ff++")[g] for g in source["intersec_label"]]
+
+
+def test_seed_layout_holds_the_raw_class_1_logit_per_group(predicted, synth_data):
+    logits = np.load(predicted / "logits.npy")
+    source = pd.read_csv(synth_data / "test.csv")
+    total = 0
+    for gid, name in enumerate(group_names("ff++")):
+        labels = np.load(predicted / "seed_layout" / f"{name}labels.npy")
+        scores = np.load(predicted / "seed_layout" / f"{name}predictions.npy")
+        mask = (source["intersec_label"] == gid).to_numpy()
+        assert labels.tolist() == source["label"][mask].tolist()
+        assert np.allclose(scores, logits[mask, 1])
+        total += len(labels)
+    assert total == len(source)
+
+
+def test_frame_scores_are_aggregated_per_video(predicted, synth_data):
+    preds = np.load(predicted / "preds.npy")
+    source = pd.read_csv(synth_data / "test.csv")
+    video = pd.read_csv(predicted / "video" / "test.csv")
+    vpreds = np.load(predicted / "video" / "preds.npy")
+    assert video["video_id"].tolist() == list(dict.fromkeys(source["video_id"]))
+    expected = pd.Series(preds).groupby(source["video_id"]).mean().loc[video["video_id"]].to_numpy()
+    assert np.allclose(vpreds, expected)
+    assert np.load(predicted / "video" / "labels.npy").tolist() == video["label"].tolist()
+    assert (video["n_frames"] == 4).all()
+
+
+def test_fairaudit_reports_on_the_predictions_unchanged(predicted):
+    proc = _run("fairaudit", "report", str(predicted / "preds.npy"), str(predicted / "labels.npy"), str(predicted / "test.csv"))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("gender", "race", "male", "white", "fpr_range"):
+        assert name in proc.stdout
+    assert "probabilities" in proc.stdout  # the score rule fairaudit chose for p(fake)
+
+
+def test_fairaudit_reads_the_seed_layout(predicted):
+    proc = _run("fairaudit", "report", str(predicted / "seed_layout"), "--dataset", "ff++", "--n-boot", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "male" in proc.stdout and "logits" in proc.stdout
+
+
+def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path):
+    source = pd.read_csv(synth_data / "test.csv")
+    frame = source.copy()
+    frame["img_path"] = [str(synth_data / p) for p in frame["img_path"]]  # absolute paths
+    frame.loc[3, "img_path"] = str(tmp_path / "missing.png")
+    (tmp_path / "broken.png").write_bytes(b"no")
+    frame.loc[5, "img_path"] = str(tmp_path / "broken.png")
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "out"
+    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out))
+    assert proc.returncode == 2 and "missing.png" in proc.stderr and "row 3 (line 5)" in proc.stderr
+    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out), "--skip-bad-images")
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(out / "skipped.csv")["row"].tolist() == [3, 5]
+    kept = pd.read_csv(out / "test.csv")
+    assert len(kept) == len(source) - 2 == len(np.load(out / "preds.npy")) == len(np.load(out / "labels.npy"))
+    assert kept["img_path"].tolist() == frame.drop(index=[3, 5])["img_path"].tolist()
