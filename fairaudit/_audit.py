@@ -130,11 +130,7 @@ class Audit:
 
     def to_json(self, path=None, *, indent: int = 2) -> str:
         """report.json as a string; written to ``path`` too when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        return text
+        return dump_json(self.to_dict(), path, indent)
 
     def groups_flat(self) -> pd.DataFrame:
         """groups.csv: one row per group, ``<metric>``, ``<metric>_lo``, ``<metric>_hi``."""
@@ -160,6 +156,15 @@ class Audit:
         return (f"<Audit n={int(self.counts.iloc[-1]['n']) if len(self.counts) else 0} "
                 f"families={self.families} score_rule={c.get('score_rule')} "
                 f"threshold={c.get('threshold')} n_boot={c.get('n_boot')}>")
+
+
+def dump_json(doc: dict, path=None, indent: int = 2) -> str:
+    """Strict JSON (NaN is never written: undefined numbers are null); optionally to a file."""
+    text = json.dumps(doc, indent=indent, allow_nan=False)
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    return text
 
 
 def _num(v):

@@ -13,13 +13,13 @@ that p < 1 - ci exactly when the interval excludes 0. (A sign-flip permutation t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ._audit import OVERALL, Audit, _audit_prepared, _check_metrics, _jsonable, _num, prepare
+from ._audit import (OVERALL, Audit, _audit_prepared, _check_metrics, _jsonable, _num,
+                     dump_json, prepare)
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
@@ -69,11 +69,8 @@ class Comparison:
                 "warnings": list(self.warnings)}
 
     def to_json(self, path=None, *, indent=2) -> str:
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        return text
+        """The comparison's report.json as a string; written to ``path`` too when given."""
+        return dump_json(self.to_dict(), path, indent)
 
     def groups_flat(self) -> pd.DataFrame:
         a = self.a.groups_flat().assign(detector=self.config["names"][0])
