@@ -9,14 +9,18 @@ import torch
 from torch import Tensor, nn
 
 from ._distributed import maybe_no_sync, unwrap
+from .data import normalize_images
 from .sam import SAM, frozen_bn_stats
 
 __all__ = ["to_device", "autocast", "sam_step", "plain_step", "run_inference"]
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Move the tensors of a batch dict (non-blocking; other values unchanged)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+def to_device(batch: dict[str, Any], device: torch.device, mean=None, std=None) -> dict[str, Any]:
+    """Move the tensors of a batch dict (non-blocking) and normalise a uint8 ``image`` with ``mean``/``std``."""
+    out = {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    if mean is not None and "image" in out:
+        out["image"] = normalize_images(out["image"], mean, std)
+    return out
 
 
 def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -87,6 +91,7 @@ def run_inference(model: nn.Module, loader: Iterable[dict[str, Any]], device: to
         whose image could not be read.
     """
     model.eval()
+    core = unwrap(model)
     logits: list[Tensor] = []
     carried: dict[str, list[Tensor]] = {"label": [], "group": [], "index": []}
     skipped: list[int] = []
@@ -102,7 +107,7 @@ def run_inference(model: nn.Module, loader: Iterable[dict[str, Any]], device: to
         carried["group"].append(batch["group"])
         offset += n
         with autocast(amp, device):
-            logits.append(model(to_device(batch, device), inference=True)["logits"].float())
+            logits.append(model(to_device(batch, device, core.mean, core.std), inference=True)["logits"].float())
         if progress is not None:
             progress.update(n)
     out: dict[str, Any] = {k: torch.cat(v) if v else torch.zeros(0, dtype=torch.long) for k, v in carried.items()}

@@ -114,8 +114,8 @@ class Trainer:
     def _build_loaders(self) -> None:
         data, core = self.cfg["data"], unwrap(self.model)
         skip = bool(data["skip_bad_images"])
-        train_tf = build_transform(self.input_size, core.mean, core.std, data["augment"])
-        eval_tf = build_transform(self.input_size, core.mean, core.std)
+        train_tf = build_transform(self.input_size, data["augment"])
+        eval_tf = build_transform(self.input_size)
         self.train_set = PairDataset(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
         val_set = PairDataset(*self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=self.seed)
@@ -192,8 +192,13 @@ class Trainer:
         log.info("resumed from %s after epoch %d (best val AUC %.4f at epoch %d)", path, self.start_epoch, self.best_metric, self.best_epoch)
 
     # ---- one epoch --------------------------------------------------------------------------
+    def prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A loader batch on the device, its uint8 images normalised for the backbone."""
+        core = unwrap(self.model)
+        return to_device(batch, self.device, core.mean, core.std)
+
     def train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """One optimisation step on a batch already on the device; returns detached losses."""
+        """One optimisation step on a prepared batch (:meth:`prepare`); returns detached losses."""
         self.model.train()
         amp = self.cfg["train"]["amp"]
         if isinstance(self.optimizer, SAM):
@@ -220,7 +225,7 @@ class Trainer:
             skipped += int(batch.pop("n_skipped", 0))
             if not self._batch_usable(batch):
                 continue
-            losses = self.train_step(to_device(batch, self.device))
+            losses = self.train_step(self.prepare(batch))
             for k, v in losses.items():
                 sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.float()
             steps += 1

@@ -87,7 +87,8 @@ def predict(
     dataset = dataset or ckpt.get("dataset", "ff++")
     table = read_table(csv, dataset=dataset, role="any", require_groups=False, require_labels=False, skip_missing=skip_bad_images)
     tf = ckpt["transform"]
-    transform = build_transform(int(tf["input_size"]), tf["mean"], tf["std"])
+    model.mean, model.std = tuple(tf["mean"]), tuple(tf["std"])  # as trained
+    transform = build_transform(int(tf["input_size"]))
     loader = DataLoader(
         ImageListDataset(table, transform, skip_bad=skip_bad_images),
         batch_size=batch_size,

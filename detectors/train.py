@@ -67,13 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"run_dir {run_dir} already holds a run (last.pt): pass --resume to continue it, --overwrite to start again, or another run_dir")
     handler = None
     try:
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            handler = _add_file_log(run_dir)
+            log.info("device %s, %d process(es); run_dir %s", device, info.world_size, run_dir)
         trainer = Trainer(cfg, info, device)
         if resume_path is not None:
             trainer.resume(resume_path)
         trainer.prepare_run_dir(resuming=resume_path is not None)
-        if info.is_main:
-            handler = _add_file_log(run_dir)
-            log.info("device %s, %d process(es); run_dir %s", device, info.world_size, run_dir)
         trainer.fit()
     finally:
         if handler is not None:

@@ -6,7 +6,7 @@ See :mod:`detectors.data._tables` for the file format and
 
 from ._datasets import ImageListDataset, PairDataset, collate_images, collate_pairs
 from ._groups import GROUP_CODINGS, check_dataset, group_names, num_groups
-from ._images import AUGMENTATIONS, build_transform, open_rgb
+from ._images import AUGMENTATIONS, build_transform, normalize_images, open_rgb
 from ._tables import TRAINING_FILES, ImageTable, group_counts, read_table, read_training_tables
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "collate_pairs",
     "group_counts",
     "group_names",
+    "normalize_images",
     "num_groups",
     "open_rgb",
     "read_table",

@@ -15,6 +15,7 @@ from detectors.data import (
     PairDataset,
     build_transform,
     collate_images,
+    normalize_images,
     collate_pairs,
     group_counts,
     group_names,
@@ -101,7 +102,7 @@ def test_unreadable_image_raises_naming_file_and_row_or_is_skipped(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     csv = _csv(tmp_path / "t.csv", [["img0.png", 0, 1, -1, 1, -1, 1], ["broken.png", 1, 1, -1, 1, -1, 1]])
     table = read_table(csv)
-    tf = build_transform(8, (0.5,) * 3, (0.5,) * 3)
+    tf = build_transform(8)
     with pytest.raises(DataError, match=r"cannot read image .*broken.png \(row 1 \(line 3\) of .*t.csv\)"):
         ImageListDataset(table, tf)[1]
     batch = collate_images([ImageListDataset(table, tf, skip_bad=True)[i] for i in range(2)])
@@ -114,29 +115,31 @@ def test_images_are_converted_to_rgb_and_normalised(tmp_path):
     Image.new("RGBA", (10, 10), (255, 0, 0, 10)).save(rgba)
     from detectors.data import open_rgb
 
-    tf = build_transform(32, (0.5,) * 3, (0.5,) * 3)
+    tf = build_transform(32)
     for path in (grey, rgba):
         x = tf(open_rgb(str(path), "test"))
-        assert x.shape == (3, 32, 32)
-    x = tf(open_rgb(str(rgba), "test"))
+        assert x.shape == (3, 32, 32) and x.dtype == torch.uint8
+    x = normalize_images(tf(open_rgb(str(rgba), "test"))[None], (0.5,) * 3, (0.5,) * 3)[0]
     assert torch.allclose(x[0], torch.ones(32, 32)) and torch.allclose(x[1], -torch.ones(32, 32))  # (v/255 - .5)/.5
+    imagenet = normalize_images(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert imagenet[0, :, 0, 0].tolist() == pytest.approx([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rel=1e-6)
 
 
 def test_augmentations_are_off_by_default_and_validated():
-    tf = build_transform(16, (0.5,) * 3, (0.5,) * 3)
-    names = [type(t).__name__ for t in tf.transforms]
-    assert names == ["Resize", "ToTensor", "Normalize"]
-    tf = build_transform(16, (0.5,) * 3, (0.5,) * 3, {"flip": True, "jpeg": True, "blur": True, "color": True})
-    assert len(tf.transforms) == 7
+    tf = build_transform(16)
+    names = [getattr(t, "__name__", type(t).__name__) for t in tf.transforms]
+    assert names == ["_ResizeIfNeeded", "_to_uint8_tensor"]
+    tf = build_transform(16, {"flip": True, "jpeg": True, "blur": True, "color": True})
+    assert len(tf.transforms) == 6
     img = Image.new("RGB", (20, 20), (10, 200, 30))
     assert tf(img).shape == (3, 16, 16)
     with pytest.raises(DataError, match="unknown augmentation"):
-        build_transform(16, (0.5,) * 3, (0.5,) * 3, {"rotate": True})
+        build_transform(16, {"rotate": True})
 
 
 def test_pair_batches_are_reals_then_fakes_and_seeded(small_data):
     fakes, reals = read_training_tables(small_data, "train", dataset="ff++", skip_missing=False)
-    tf = build_transform(64, (0.5,) * 3, (0.5,) * 3)
+    tf = build_transform(64)
     ds = PairDataset(fakes, reals, tf, seed=3)
     batch = collate_pairs([ds[i] for i in range(3)])
     assert batch["image"].shape == (6, 3, 64, 64)
@@ -154,7 +157,7 @@ def test_pair_batches_are_reals_then_fakes_and_seeded(small_data):
 
 def test_validation_pairing_is_fixed_across_epochs(small_data):
     fakes, reals = read_training_tables(small_data, "val", dataset="ff++", skip_missing=False)
-    tf = build_transform(64, (0.5,) * 3, (0.5,) * 3)
+    tf = build_transform(64)
     a = PairDataset(fakes, reals, tf, seed=5, fixed=True)
     first = a.partners.copy()
     a.set_epoch(7)
@@ -167,7 +170,7 @@ def test_pairs_with_an_unreadable_image_are_dropped_and_counted(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"xx")
     fakes = read_table(_csv(tmp_path / "f.csv", [["img0.png", 1, 1, -1, 1, -1, 1], ["bad.png", 1, 1, -1, 1, -1, 1]]), role="fake")
     reals = read_table(_csv(tmp_path / "r.csv", [["img1.png", 0, 1, -1, 1, -1, 1]]), role="real")
-    ds = PairDataset(fakes, reals, build_transform(8, (0.5,) * 3, (0.5,) * 3), seed=0, skip_bad=True)
+    ds = PairDataset(fakes, reals, build_transform(8), seed=0, skip_bad=True)
     batch = collate_pairs([ds[0], ds[1]])
     assert batch["n_skipped"] == 1 and batch["image"].shape[0] == 2
 

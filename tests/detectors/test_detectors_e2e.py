@@ -102,7 +102,10 @@ def test_fairaudit_reads_the_seed_layout(predicted):
     assert "male" in proc.stdout and "logits" in proc.stdout
 
 
-def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path):
+def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path, capsys):
+    from detectors._cli import run_cli
+    from detectors.predict import main as predict_main
+
     source = pd.read_csv(synth_data / "test.csv")
     frame = source.copy()
     frame["img_path"] = [str(synth_data / p) for p in frame["img_path"]]  # absolute paths
@@ -111,10 +114,18 @@ def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path):
     frame.loc[5, "img_path"] = str(tmp_path / "broken.png")
     frame.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "out"
-    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out))
-    assert proc.returncode == 2 and "missing.png" in proc.stderr and "row 3 (line 5)" in proc.stderr
-    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out), "--skip-bad-images")
-    assert proc.returncode == 0, proc.stderr
+    argv = ["--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out), "--num-workers", "0"]
+    assert run_cli("detectors.predict", predict_main, argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.png" in err[0] and "row 3 (line 5)" in err[0]
+    frame.loc[3, "img_path"] = str(synth_data / source.loc[3, "img_path"])
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    assert run_cli("detectors.predict", predict_main, argv) == 2  # now the unreadable one
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read image" in err[0] and "broken.png" in err[0] and "row 5 (line 7)" in err[0]
+    frame.loc[3, "img_path"] = str(tmp_path / "missing.png")
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    assert run_cli("detectors.predict", predict_main, argv + ["--skip-bad-images"]) == 0
     assert pd.read_csv(out / "skipped.csv")["row"].tolist() == [3, 5]
     kept = pd.read_csv(out / "test.csv")
     assert len(kept) == len(source) - 2 == len(np.load(out / "preds.npy")) == len(np.load(out / "labels.npy"))
