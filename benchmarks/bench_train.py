@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -65,30 +66,32 @@ def _batch(args, device):
 
 
 def time_steps(args, device) -> dict[str, float]:
-    """Median-free simple mean of ``--steps`` steps after ``--warmup`` steps, SAM and plain interleaved in blocks."""
+    """Seconds per plain and per SAM step on one model and one batch.
+
+    Blocks of ``--steps`` plain steps and ``--steps`` SAM steps alternate ``--rounds`` times
+    (so load changes on the machine hit both alike); the median block time is reported.
+    """
     batch = _batch(args, device)
-    results = {}
-    for mode in ("plain", "sam", "plain", "sam"):  # two rounds each, keep the faster (less noise)
-        model = _model(args, device).train()
-        base = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-3)
-        opt = SAM(base, rho=0.05) if mode == "sam" else base
-
-        def step():
-            if mode == "sam":
-                sam_step(model, batch, opt, amp=args.amp, device=device)
-            else:
-                plain_step(model, batch, opt, amp=args.amp, device=device)
-
-        for _ in range(args.warmup):
-            step()
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        _sync(device)
-        per_step = (time.perf_counter() - t0) / args.steps
-        results[mode] = min(per_step, results.get(mode, float("inf")))
-    return results
+    model = _model(args, device).train()
+    base = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-3)
+    sam = SAM(base, rho=0.05)
+    run = {
+        "plain": lambda: plain_step(model, batch, base, amp=args.amp, device=device),
+        "sam": lambda: sam_step(model, batch, sam, amp=args.amp, device=device),
+    }
+    for _ in range(args.warmup):
+        run["plain"]()
+        run["sam"]()
+    times: dict[str, list[float]] = {"plain": [], "sam": []}
+    for _ in range(args.rounds):
+        for mode in ("plain", "sam"):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                run[mode]()
+            _sync(device)
+            times[mode].append((time.perf_counter() - t0) / args.steps)
+    return {mode: statistics.median(v) for mode, v in times.items()}
 
 
 def loader_rate(args, data: Path) -> float:
@@ -145,7 +148,8 @@ def main() -> int:
     p.add_argument("--backbone", default=None, help="default: xception on CUDA, tiny_cnn on CPU")
     p.add_argument("--size", type=int, default=None, help="default: 256 on CUDA, 64 on CPU")
     p.add_argument("--batch", type=int, default=None, help="pairs per step (default 16 on CUDA, 4 on CPU)")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=5, help="steps per timed block")
+    p.add_argument("--rounds", type=int, default=6, help="alternating plain/SAM blocks")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--amp", default="none", choices=("none", "bf16"))
     p.add_argument("--images", type=int, default=400, help="synthetic images for the loader and predict figures")
@@ -175,7 +179,7 @@ def main() -> int:
     figures = {
         "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "backbone": args.backbone, "input_size": args.size, "pairs_per_step": args.batch, "amp": args.amp,
-        "sam_step_s": round(steps["sam"], 5), "plain_step_s": round(steps["plain"], 5),
+        "sam_step_s": round(steps["sam"], 5), "timing": f"median of {args.rounds} alternating blocks of {args.steps} steps", "plain_step_s": round(steps["plain"], 5),
         "sam_over_plain": round(steps["sam"] / steps["plain"], 4),
         "loader_images_per_s": round(rate, 1), "model_images_per_s": round(model_rate, 1),
         "loader_over_model": round(rate / model_rate, 3), "workers": args.workers,

@@ -50,42 +50,65 @@ class SAM(torch.optim.Optimizer):
         # Deliberately not calling Optimizer.__init__ with new groups: share the base optimizer's.
         super().__init__(base_optimizer.param_groups, {"rho": self.rho, "adaptive": self.adaptive})
         self.param_groups = base_optimizer.param_groups
-        self._saved: dict[torch.Tensor, torch.Tensor] = {}
+        self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._buffers: dict[torch.Tensor, torch.Tensor] = {}  # backup of w, one per parameter
 
-    def _params_with_grad(self) -> Iterator[torch.Tensor]:
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    yield p
-
-    @torch.no_grad()
-    def _grad_norm(self) -> torch.Tensor:
-        norms = [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2) for p in self._params_with_grad()]
-        if not norms:
-            return torch.zeros(())
-        device = norms[0].device
-        return torch.stack([n.to(device) for n in norms]).norm(2)
+    def _params_with_grad(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
 
     @torch.no_grad()
     def first_step(self, zero_grad: bool = False) -> None:
-        """Save ``w`` and move to ``w + e`` (the ascent point); gradients must be those at ``w``."""
-        scale = self.rho / (self._grad_norm() + 1e-12)
-        self._saved.clear()
-        for p in self._params_with_grad():
-            self._saved[p] = p.detach().clone()
-            e = p.grad * scale.to(p.device)
+        """Save ``w`` and move to ``w + e`` (the ascent point); gradients must be those at ``w``.
+
+        Uses the ``torch._foreach_*`` kernels (a few launches for all parameters) and
+        reuses one backup buffer per parameter across steps.
+        """
+        params = self._params_with_grad()
+        self._saved = []
+        if not params:
+            return
+        grads = [p.grad for p in params]
+        devices = {p.device for p in params}
+        if len(devices) == 1:
+            scaled = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled)), 2)
+            scale = self.rho / (norm + 1e-12)
+            backups = [self._backup(p) for p in params]
+            torch._foreach_copy_(backups, params)
+            step = torch._foreach_mul(grads, scale)
             if self.adaptive:
-                e = e * p.pow(2)
-            p.add_(e)
+                step = torch._foreach_mul(step, torch._foreach_mul(params, params))
+            torch._foreach_add_(params, step)
+        else:  # parameters spread over devices: plain loop
+            device = params[0].device
+            norm = torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm(2).to(device) for p in params]).norm(2)
+            scale = self.rho / (norm + 1e-12)
+            backups = [self._backup(p) for p in params]
+            for p, b in zip(params, backups):
+                b.copy_(p)
+                e = p.grad * scale.to(p.device)
+                p.add_(e * p.pow(2) if self.adaptive else e)
+        self._saved = list(zip(params, backups))
         if zero_grad:
             self.zero_grad(set_to_none=True)
+
+    def _backup(self, p: torch.Tensor) -> torch.Tensor:
+        buf = self._buffers.get(p)
+        if buf is None or buf.shape != p.shape or buf.device != p.device or buf.dtype != p.dtype:
+            buf = self._buffers[p] = torch.empty_like(p, memory_format=torch.preserve_format)
+        return buf
 
     @torch.no_grad()
     def second_step(self, zero_grad: bool = False) -> None:
         """Restore ``w`` and apply the base step with the gradients taken at ``w + e``."""
-        for p, saved in self._saved.items():
-            p.copy_(saved)
-        self._saved.clear()
+        if self._saved:
+            params, backups = (list(t) for t in zip(*self._saved))
+            if len({p.device for p in params}) == 1:
+                torch._foreach_copy_(params, backups)
+            else:
+                for p, b in zip(params, backups):
+                    p.copy_(b)
+        self._saved = []
         self.base_optimizer.step()
         if zero_grad:
             self.zero_grad(set_to_none=True)
