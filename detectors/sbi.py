@@ -1,0 +1,438 @@
+"""Self-blended images: fakes made from real faces alone (Shiohara & Yamasaki, CVPR 2022).
+
+Written from the paper's description. A self-blended fake is a real face
+blended with an altered copy of itself:
+
+1. *source and target*: two copies of the face; one of them (50/50) gets an
+   appearance change - colour (RGB shift, hue/saturation/value shift,
+   brightness and contrast) and one frequency change (down-scaling by 2 or 4
+   and back, or sharpening);
+2. *geometry*: the source is warped by a small random affine map
+   (translation up to 3 % horizontally and 1.5 % vertically, scale 0.95 to
+   1/0.95) and a smooth elastic deformation, which mismatches its landmarks;
+3. *mask*: the convex hull of the landmarks, warped like the source, resized
+   to a random smaller size and back, blurred twice with random Gaussian
+   kernels, scaled to a peak of 1 and multiplied by a blend ratio drawn from
+   {0.25, 0.5, 0.75, 1, 1, 1};
+4. *blend*: ``fake = mask * source + (1 - mask) * target``; the paired real is
+   the target, so the pair differs only where the mask is positive: near the
+   face, never in the background (:func:`blend_radius` bounds how far from the
+   hull).
+
+:class:`SelfBlendedPairDataset` pairs every real face with its self-blended
+fake, drawn afresh each epoch from ``(seed, epoch, index)``, in the item form
+of :class:`detectors.data.PairDataset`, so :func:`detectors.data.collate_pairs`
+lays batches out as ``[reals; fakes]``. Landmarks are read from the ``.npy``
+file next to each image (written by ``python -m detectors.prepare``); an image
+without one gets a centred ellipse as its mask (counted and logged).
+
+Command line: ``python -m detectors.sbi --csv DATA/test.csv --out DIR`` writes
+one fixed self-blended fake per real row (a test or validation set with both
+classes) to ``DIR`` and ``DIR/<name>.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from ._errors import DataError
+from .faces._frames import landmark_path
+
+__all__ = [
+    "BlendOptions",
+    "SelfBlend",
+    "SBI_METHOD",
+    "self_blend",
+    "hull_mask",
+    "ellipse_mask",
+    "blend_radius",
+    "load_landmarks",
+    "SelfBlendedPairDataset",
+    "read_sbi_tables",
+    "write_self_blended",
+    "main",
+]
+
+log = logging.getLogger("detectors.sbi")
+
+#: ``spe_label`` (manipulation id) of self-blended fakes
+SBI_METHOD = 1
+_REFERENCE_SIZE = 256  # pixel-sized options below are for a 256 x 256 face and scale with the image
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    """Random ranges of the self-blending steps (pixel sizes for a 256 x 256 image)."""
+
+    p_rgb_shift: float = 0.3
+    rgb_shift: float = 20.0
+    p_hsv_shift: float = 0.3
+    hue_shift: float = 10.0  # OpenCV hue units (0..180)
+    sat_shift: float = 30.0
+    val_shift: float = 20.0
+    brightness: float = 0.1
+    contrast: float = 0.1
+    downscale_factors: tuple[int, ...] = (2, 4)
+    p_sharpen: float = 1 / 3  # else down-scale and back
+    translate: tuple[float, float] = (0.03, 0.015)  # fraction of width, height
+    scale: tuple[float, float] = (0.95, 1 / 0.95)
+    elastic_alpha: float = 50.0
+    elastic_sigma: float = 7.0
+    elastic_max: float = 4.0  # displacement cap (pixels) that keeps the blend region bounded
+    mask_shrink: tuple[float, float] = (0.75, 1.0)  # random size of the mask before resizing back
+    blur_kernel: tuple[int, int] = (5, 25)  # odd Gaussian kernel sizes
+    blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
+
+
+@dataclass
+class SelfBlend:
+    """A real face and its self-blended fake.
+
+    Attributes
+    ----------
+    real, fake : ndarray
+        ``(H, W, 3)`` uint8 RGB; ``real`` is the target of the blend.
+    mask : ndarray
+        ``(H, W)`` float32 in [0, 1]: the blend weight of the source.
+    hull : ndarray
+        ``(H, W)`` float32 0/1: the landmark hull (or the ellipse) before warping and blurring.
+    params : dict
+        The random draws (which copy was altered, affine, kernels, ratio).
+    """
+
+    real: np.ndarray
+    fake: np.ndarray
+    mask: np.ndarray
+    hull: np.ndarray
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- masks ----------------------------------------------------------------------------------------
+
+
+def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), 0 outside."""
+    pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+    mask = np.zeros(shape, dtype=np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
+    return mask.astype(np.float32)
+
+
+def ellipse_mask(shape: tuple[int, int]) -> np.ndarray:
+    """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without landmarks."""
+    h, w = shape
+    mask = np.zeros(shape, dtype=np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (int(0.30 * w), int(0.38 * h)), 0, 0, 360, 1, -1)
+    return mask.astype(np.float32)
+
+
+def _odd(k: float) -> int:
+    k = max(3, int(round(k)))
+    return k if k % 2 else k + 1
+
+
+def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
+    """Pixels beyond the hull at which a fake of a ``size`` x ``size`` face can differ from its real.
+
+    The sum of the largest shift of the warp (translation, scaling about the
+    centre, elastic cap), one pixel of each resampling, and the radii of the
+    two largest blur kernels.
+    """
+    s = size / _REFERENCE_SIZE
+    shift = max(options.translate) * size + (max(options.scale[1] - 1, 1 - options.scale[0])) * size / 2 * np.sqrt(2)
+    blur = 2 * (_odd(options.blur_kernel[1] * s) // 2)
+    return int(np.ceil(shift + options.elastic_max * s + 3 + blur))
+
+
+# ---- the blend ------------------------------------------------------------------------------------
+
+
+def _appearance(img: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, dict[str, Any]]:
+    """Colour then frequency change of a float32 RGB image in [0, 255]."""
+    info: dict[str, Any] = {}
+    if rng.random() < o.p_rgb_shift:
+        shift = rng.uniform(-o.rgb_shift, o.rgb_shift, 3).astype(np.float32)
+        img = img + shift
+        info["rgb_shift"] = shift.round(1).tolist()
+    if rng.random() < o.p_hsv_shift:
+        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+        dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
+        hsv[..., 0] = (hsv[..., 0] + dh) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] + ds, 0, 255)
+        hsv[..., 2] = np.clip(hsv[..., 2] + dv, 0, 255)
+        img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+        info["hsv_shift"] = [round(float(v), 1) for v in (dh, ds, dv)]
+    alpha = 1 + rng.uniform(-o.contrast, o.contrast)
+    beta = rng.uniform(-o.brightness, o.brightness) * 255
+    img = (img - 127.5) * alpha + 127.5 + beta
+    info["contrast_brightness"] = [round(float(alpha), 3), round(float(beta), 1)]
+    img = np.clip(img, 0, 255).astype(np.float32)
+    h, w = img.shape[:2]
+    if rng.random() < o.p_sharpen:
+        amount = rng.uniform(0.3, 1.0)
+        img = np.clip(img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0)), 0, 255)
+        info["frequency"] = f"sharpen {amount:.2f}"
+    else:
+        f = int(rng.choice(o.downscale_factors))
+        small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        info["frequency"] = f"downscale x{f}"
+    return img.astype(np.float32), info
+
+
+def _warp_maps(shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Sampling maps of a random affine map composed with a capped elastic deformation."""
+    h, w = shape
+    s = w / _REFERENCE_SIZE
+    scale = rng.uniform(*o.scale)
+    tx, ty = rng.uniform(-o.translate[0], o.translate[0]) * w, rng.uniform(-o.translate[1], o.translate[1]) * h
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    sigma = o.elastic_sigma * s
+    cap = o.elastic_max * s
+    noise = rng.uniform(-1, 1, (2, h, w)).astype(np.float32)
+    dx = np.clip(cv2.GaussianBlur(noise[0], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
+    dy = np.clip(cv2.GaussianBlur(noise[1], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    # output pixel p takes the source at A^-1(p + d): the warped face moves by A, then wobbles
+    map_x = (xx + dx - tx - cx) / scale + cx
+    map_y = (yy + dy - ty - cy) / scale + cy
+    return map_x.astype(np.float32), map_y.astype(np.float32), {"scale": round(float(scale), 4), "translate": [round(float(tx), 2), round(float(ty), 2)]}
+
+
+def _soften(mask: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, dict[str, Any]]:
+    h, w = mask.shape
+    s = w / _REFERENCE_SIZE
+    f = rng.uniform(*o.mask_shrink)
+    small = cv2.resize(mask, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    lo, hi = o.blur_kernel
+    k1, k2 = (_odd(rng.integers(lo, hi + 1) * s) for _ in range(2))
+    mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    mask = cv2.GaussianBlur(mask, (k2, k2), 0)
+    peak = float(mask.max())
+    ratio = float(rng.choice(o.blend_ratios))
+    if peak > 0:
+        mask = mask / peak
+    return np.clip(mask * ratio, 0, 1).astype(np.float32), {"mask_shrink": round(float(f), 3), "blur": [k1, k2], "ratio": ratio}
+
+
+def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator, options: BlendOptions = BlendOptions()) -> SelfBlend:
+    """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself; see the module docstring.
+
+    ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull; ``None`` uses :func:`ellipse_mask`.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}")
+    shape = image.shape[:2]
+    hull = hull_mask(landmarks, shape) if landmarks is not None else ellipse_mask(shape)
+    base = image.astype(np.float32)
+    source, target = base, base
+    altered = "source" if rng.random() < 0.5 else "target"
+    changed, info = _appearance(base, rng, options)
+    if altered == "source":
+        source = changed
+    else:
+        target = changed
+    map_x, map_y, warp = _warp_maps(shape, rng, options)
+    source = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    moved = cv2.remap(hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    mask, soft = _soften(moved, rng, options)
+    fake = mask[..., None] * source + (1 - mask[..., None]) * target
+    real_u8 = np.clip(np.round(target), 0, 255).astype(np.uint8)
+    fake_u8 = np.clip(np.round(fake), 0, 255).astype(np.uint8)
+    params = {"altered": altered, **info, **warp, **soft, "mask": "hull" if landmarks is not None else "ellipse"}
+    return SelfBlend(real_u8, fake_u8, mask, hull, params)
+
+
+# ---- data -----------------------------------------------------------------------------------------
+
+
+def load_landmarks(image_path: str | os.PathLike) -> np.ndarray | None:
+    """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no file."""
+    path = landmark_path(image_path)
+    if not path.is_file():
+        return None
+    try:
+        points = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read landmarks {path}: {exc}") from None
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+        raise DataError(f"landmarks {path}: expected a (K, 2) array, found shape {points.shape}")
+    return points.astype(np.float32)
+
+
+def _read_rgb(path: str, where: str) -> np.ndarray:
+    from .data import open_rgb
+
+    return np.asarray(open_rgb(path, where))
+
+
+class SelfBlendedPairDataset:
+    """Each real face with its self-blended fake: items of :class:`detectors.data.PairDataset`'s form.
+
+    Item ``i`` is ``{"real": sample, "fake": sample}`` where both samples hold
+    ``image`` (the transform's tensor), ``label`` (0 / 1), ``label_specific``
+    (0 / ``method``), ``group`` (the real's ``intersec_label``) and ``index``
+    (``i``). :func:`detectors.data.collate_pairs` stacks them ``[reals; fakes]``.
+    The random draws of item ``i`` in epoch ``e`` come from
+    ``numpy.random.default_rng([seed, e, i])`` (one fixed epoch when ``fixed``),
+    so they do not depend on workers or resumption; the transform's own random
+    augmentations are replayed identically on the real and the fake.
+
+    Parameters
+    ----------
+    reals : ImageTable
+        Real faces (``label`` 0), e.g. ``realtrain.csv`` read by :func:`detectors.data.read_table`.
+    transform : callable
+        PIL image -> tensor (:func:`detectors.data.build_transform`).
+    seed : int
+    fixed : bool
+        The same fakes every epoch (validation).
+    skip_bad : bool
+        An unreadable image gives ``None`` samples (dropped and counted by the collate) instead of raising.
+    method : int
+        ``label_specific`` of the fakes.
+    flip : bool
+        Mirror the face (and its landmarks) with probability 1/2 before blending.
+    options : BlendOptions
+    """
+
+    def __init__(self, reals, transform: Callable, *, seed: int, fixed: bool = False, skip_bad: bool = False, method: int = SBI_METHOD, flip: bool = True, options: BlendOptions = BlendOptions()) -> None:
+        if len(reals) == 0:
+            raise DataError(f"{reals.csv_path}: no real images to blend")
+        if (np.asarray(reals.labels) != 0).any():
+            row = int(np.flatnonzero(np.asarray(reals.labels) != 0)[0])
+            raise DataError(f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}")
+        self.reals, self.transform = reals, transform
+        self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
+        self.method, self.flip, self.options = int(method), bool(flip), options
+        self.epoch = 0
+        missing = [p for p in reals.paths if not landmark_path(p).is_file()]
+        self.without_landmarks = len(missing)
+        if missing:
+            log.warning("%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an elliptical mask", reals.csv_path, len(missing), len(reals), landmark_path(missing[0]))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the fakes of ``epoch`` (ignored when ``fixed``)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.reals)
+
+    def pair(self, i: int) -> SelfBlend:
+        """The real face ``i`` (flipped or not) and its fake of the current epoch, as arrays."""
+        t = self.reals
+        rng = np.random.default_rng([self.seed, 2**31 - 1 if self.fixed else self.epoch, i])
+        image = _read_rgb(t.paths[i], t.describe_row(i))
+        landmarks = load_landmarks(t.paths[i])
+        if self.flip and rng.random() < 0.5:
+            image = np.ascontiguousarray(image[:, ::-1])
+            if landmarks is not None:
+                landmarks = landmarks.copy()
+                landmarks[:, 0] = image.shape[1] - 1 - landmarks[:, 0]
+        return self_blend(image, landmarks, rng, self.options)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import torch
+        from PIL import Image
+
+        try:
+            blend = self.pair(i)
+        except DataError:
+            if self.skip_bad:
+                return {"real": None, "fake": None}
+            raise
+        state = torch.get_rng_state()
+        real = self.transform(Image.fromarray(blend.real))
+        torch.set_rng_state(state)  # the same random augmentation for the fake
+        fake = self.transform(Image.fromarray(blend.fake))
+        group = int(self.reals.groups[i])
+        return {
+            "real": {"image": real, "label": 0, "label_specific": 0, "group": group, "index": i},
+            "fake": {"image": fake, "label": 1, "label_specific": self.method, "group": group, "index": i},
+        }
+
+
+def read_sbi_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool):
+    """``(reals, reals)`` of ``split``: the real table of :func:`detectors.data.read_training_tables`
+    in both places, since each real is paired with its own fake (so per-group counts of the pair
+    are twice the reals', as in the batches)."""
+    from .data import TRAINING_FILES, read_table
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data.root {root}: not a folder (expected one holding {TRAINING_FILES[split][1]})")
+    reals = read_table(root / TRAINING_FILES[split][1], dataset=dataset, role="real", skip_missing=skip_missing)
+    return reals, reals
+
+
+def write_self_blended(csv: str | os.PathLike, out: str | os.PathLike, *, seed: int = 0, dataset: str = "ff++", method: int = SBI_METHOD) -> Path:
+    """Write one fixed self-blended fake per real row of ``csv``; returns ``out/<csv name>``.
+
+    The new CSV holds the rows of ``csv`` (image paths made relative to
+    ``out``) and then one fake per real row: ``label`` 1, ``img_path`` of the
+    fake PNG under ``out/images/``, ``video_id`` suffixed ``-sbi`` (so frame
+    scores of a real video and of its fakes are never averaged together), the
+    other columns copied; ``spe_label`` is set to ``method`` where the file has
+    that column. Fakes are drawn from ``numpy.random.default_rng([seed, row])``.
+    """
+    import pandas as pd
+
+    from .data import read_table
+
+    csv, out = Path(csv), Path(out)
+    table = read_table(csv, dataset=dataset, role="any", require_groups=False)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = table.frame.copy()
+    frame["img_path"] = [os.path.relpath(p, out) for p in table.paths]
+    fakes = []
+    for i in np.flatnonzero(table.labels == 0):
+        image = _read_rgb(table.paths[i], table.describe_row(i))
+        blend = self_blend(image, load_landmarks(table.paths[i]), np.random.default_rng([seed, int(table.rows[i])]))
+        rel = Path("images") / f"{int(table.rows[i]):06d}_{Path(table.paths[i]).stem}.png"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(out / rel), np.ascontiguousarray(blend.fake[:, :, ::-1])):
+            raise DataError(f"cannot write {out / rel}")
+        row = frame.iloc[int(i)].copy()
+        row["img_path"], row["label"] = rel.as_posix(), 1
+        if "video_id" in row.index:
+            row["video_id"] = f"{row['video_id']}-sbi"
+        if "spe_label" in row.index:
+            row["spe_label"] = method
+        fakes.append(row)
+    if not fakes:
+        raise DataError(f"{csv}: no real rows (label 0) to blend")
+    result = pd.concat([frame, pd.DataFrame(fakes)], ignore_index=True)
+    target = out / csv.name
+    result.to_csv(target, index=False)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._cli import setup_logging
+
+    p = argparse.ArgumentParser(prog="python -m detectors.sbi", description="Write fixed self-blended fakes of the real faces of a CSV (a test or validation set with both classes).")
+    p.add_argument("--csv", required=True, help="CSV of the research schema (its label-0 rows are blended)")
+    p.add_argument("--out", required=True, help="output folder: images/ and a CSV of the same name with reals and fakes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="ff++", help="group coding of intersec_label")
+    args = p.parse_args(argv)
+    setup_logging()
+    target = write_self_blended(args.csv, args.out, seed=args.seed, dataset=args.dataset)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    from ._cli import run_cli
+
+    sys.exit(run_cli("detectors.sbi", main))
