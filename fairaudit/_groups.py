@@ -69,10 +69,57 @@ class GroupStructure:
         return np.array([i for i, f in enumerate(self.group_family) if f == family], dtype=int)
 
 
-def _value_order(name: str, values: pd.Series) -> list:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return [str(c) for c in values.cat.categories]
-    present = sorted({str(v) for v in pd.unique(values)})
+def factorize(values) -> tuple:
+    """Codes and distinct values (as text) of one attribute column, in order of appearance.
+
+    Fixed-width numpy text is hashed as integers (each row's code points dotted with random
+    64-bit multipliers), then checked against the original strings, so the result is exact;
+    on a hash collision it falls back to hashing Python objects.
+    """
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.dtype.kind == "U" and arr.size and arr.dtype.itemsize:
+        width = arr.dtype.itemsize // 4
+        points = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.size, width)
+        mult = np.random.default_rng(0).integers(1, 2**63, width, dtype=np.uint64) | np.uint64(1)
+        with np.errstate(over="ignore"):
+            key = (points.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+        codes, _ = pd.factorize(key.view(np.int64))
+        # codes number values by first appearance: code k first occurs where the running
+        # maximum of the codes steps up to k
+        firsts = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
+        if np.array_equal(arr[firsts][codes], arr):
+            return codes.astype(np.int64), [str(v) for v in arr[firsts]]
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    codes, uniques = pd.factorize(arr, sort=False)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def as_categorical(name: str, values) -> pd.Categorical:
+    """One attribute column as a Categorical in display order (seed-schema order first, then
+    sorted); a user's own Categorical keeps its categories. Missing values are an error."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.array
+    if isinstance(values, pd.Categorical):
+        if values.isna().any():
+            _missing(name, np.asarray(values.isna()))
+        return values.rename_categories([str(c) for c in values.categories])
+    codes, uniques = factorize(values)
+    if (codes < 0).any():
+        _missing(name, codes < 0)
+    order = _value_order(name, uniques)
+    position = np.array([order.index(u) for u in uniques], dtype=np.int64)
+    return pd.Categorical.from_codes(position[codes], categories=order)
+
+
+def _missing(name, mask):
+    first = np.flatnonzero(mask)[:5].tolist()
+    raise bad(f"attribute '{name}'", "a value on every row",
+              f"{int(mask.sum())} missing values (first rows {first})")
+
+
+def _value_order(name: str, values) -> list:
+    present = sorted({str(v) for v in values})
     known = KNOWN_ORDERS.get(name, [])
     return [v for v in known if v in present] + [v for v in present if v not in known]
 
@@ -98,26 +145,9 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
     names = [str(c) for c in attrs.columns]
     codes, orders = [], []
     for name in names:
-        col = attrs[name]
-        missing = col.isna().to_numpy()
-        if missing.any():
-            first = np.flatnonzero(missing)[:5].tolist()
-            raise bad(f"attribute '{name}'", "a value on every row",
-                      f"{int(missing.sum())} missing values (first rows {first})")
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            raw, uniques = col.cat.codes.to_numpy(), [str(c) for c in col.cat.categories]
-        else:
-            values = col.to_numpy()
-            if values.dtype.kind == "U":  # hashing objects is faster than pandas' string dtype
-                values = values.astype(object)
-            raw, uniques = pd.factorize(values, sort=False)
-            uniques = [str(u) for u in uniques]
-        order = _value_order(name, pd.Series(uniques)) if not isinstance(
-            col.dtype, pd.CategoricalDtype) else uniques
-        position = {v: i for i, v in enumerate(order)}
-        # distinct raw values may print alike ("1" and 1): merge them by their text
-        codes.append(np.array([position[u] for u in uniques], dtype=np.int64)[raw])
-        orders.append(order)
+        cat = as_categorical(name, attrs[name])
+        codes.append(np.asarray(cat.codes, dtype=np.int64))
+        orders.append(list(cat.categories))
 
     # Atoms: observed combinations of all attribute codes (mixed-radix key, then compressed).
     key = np.zeros(len(attrs), dtype=np.int64)

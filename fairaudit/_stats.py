@@ -73,7 +73,8 @@ def group_point_metrics(data: SortedData, structure, threshold: float, to_probab
         group_of_atom = np.full(structure.n_atoms, -1, dtype=np.int64)
         for j, g in enumerate(idx):
             group_of_atom[structure.membership[g]] = j
-        code = group_of_atom[data.atom]
+        small = np.int16 if idx.size < 2**15 else np.int64  # 16-bit keys get a radix sort
+        code = group_of_atom.astype(small)[data.atom]
         order = np.argsort(code, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(code, minlength=idx.size))]
         s_f, p_f, n_f = data.score[order], pos_w[order], neg_w[order]

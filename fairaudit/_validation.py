@@ -161,33 +161,39 @@ def as_weights(sample_weight, n: int, *, argument="sample_weight"):
     return arr
 
 
-def _column_values(v):
-    """Keep categoricals and numbers; hold text as Python objects (cheap to hash)."""
-    if isinstance(v, (pd.Series, pd.Categorical)):
-        return v
-    arr = np.asarray(v)
-    return arr.astype(object) if arr.dtype.kind in "US" else arr
-
-
 def as_groups(groups, n: int, *, argument="groups") -> pd.DataFrame:
     """Accept a DataFrame, a dict of columns, a Series or a 1-D array; return a DataFrame."""
     if isinstance(groups, pd.DataFrame):
-        df = groups.reset_index(drop=True)
+        df = _categorical_frame({str(c): groups[c].reset_index(drop=True) for c in groups.columns})
     elif isinstance(groups, pd.Series):
-        df = groups.reset_index(drop=True).to_frame(name=groups.name or "group")
+        df = _categorical_frame({str(groups.name or "group"): groups.reset_index(drop=True)})
     elif isinstance(groups, dict):
-        try:
-            df = pd.DataFrame({str(k): _column_values(v) for k, v in groups.items()})
-        except ValueError as exc:
-            raise bad(argument, "columns of equal length", str(exc)) from None
+        cols = {}
+        for k, v in groups.items():
+            arr = v if isinstance(v, (pd.Series, pd.Categorical)) else np.asarray(v)
+            if getattr(arr, "ndim", 1) != 1:
+                raise bad(f"{argument}['{k}']", "a 1-D column", f"shape {arr.shape}")
+            cols[str(k)] = arr
+        df = _categorical_frame(cols)
     else:
         arr = np.asarray(groups)
         if arr.ndim != 1:
             raise bad(argument, "a DataFrame, a dict of columns or a 1-D array",
                       f"an array of shape {arr.shape}")
-        df = pd.DataFrame({"group": _column_values(arr)})
+        df = _categorical_frame({"group": arr})
     if df.shape[1] == 0:
         raise bad(argument, "at least one attribute column", "none")
     if len(df) != n:
         raise bad(argument, f"{n} rows (as many as the scores)", f"{len(df)} rows")
     return df
+
+
+def _categorical_frame(columns: dict) -> pd.DataFrame:
+    """Attribute columns as Categoricals in display order: cheap to filter, group and plot
+    (pandas' text dtype would cost more than the whole audit at 1e6 rows)."""
+    from ._groups import as_categorical
+
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise bad("groups", "columns of equal length", f"lengths {sorted(lengths)}")
+    return pd.DataFrame({k: as_categorical(k, v) for k, v in columns.items()})
