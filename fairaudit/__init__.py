@@ -16,10 +16,12 @@ from ._metrics import METRICS, METRIC_NAMES  # noqa: E402
 from ._gaps import GAP_KINDS, COMPOSITES, gap_names  # noqa: E402
 from ._audit import Audit, audit  # noqa: E402
 from ._compare import Comparison, compare  # noqa: E402
+from ._example import example_paths  # noqa: E402
+from . import plots  # noqa: E402
 
 __all__ = [
     # core
-    "audit", "Audit", "compare", "Comparison",
+    "audit", "Audit", "compare", "Comparison", "plots", "example_paths",
     # definitions
     "METRICS", "METRIC_NAMES", "GAP_KINDS", "COMPOSITES", "gap_names",
     # errors

@@ -52,7 +52,7 @@ def _add_common(p):
     a("--out", default=None, metavar="DIR", help="write report.json, groups.csv, gaps.csv here")
     a("--format", default="text", choices=["text", "json", "markdown"])
     a("--figures", default=None, choices=["png", "svg", "pdf"],
-      help="also write every figure in this format into --out")
+      help="also write every figure in this format into --out/figures")
     a("--all-gaps", action="store_true", help="print every gap, not only the headline ones")
     a("--quiet", action="store_true", help="no progress bar")
 
@@ -202,9 +202,15 @@ def _options(args):
                 progress=not args.quiet)
 
 
+def _check_output_options(args):
+    if args.figures and not args.out:
+        raise bad("--figures", "--out DIR to write the figures into", "no --out")
+
+
 def _report(args):
     from ._audit import audit
 
+    _check_output_options(args)
     d = _load(args, 1)
     result = audit(d["labels"], d["scores"][0], d["groups"], sample_weight=d["weights"],
                    clusters=d["clusters"], dataset=args.dataset, provenance=d["provenance"],
@@ -269,6 +275,7 @@ def _write_html(result, args):
 def _compare(args):
     from ._compare import compare
 
+    _check_output_options(args)
     d = _load(args, 2)
     result = compare(d["labels"], d["scores"][0], d["scores"][1], d["groups"],
                      sample_weight=d["weights"], clusters=d["clusters"], dataset=args.dataset,

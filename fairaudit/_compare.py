@@ -72,6 +72,19 @@ class Comparison:
         """The comparison's report.json as a string; written to ``path`` too when given."""
         return dump_json(self.to_dict(), path, indent)
 
+    def _repr_html_(self) -> str:
+        from ._html import audit_repr_html
+        return audit_repr_html(self)
+
+    def to_html(self, path=None, *, figures=True) -> str:
+        """The self-contained HTML report; written to ``path`` too when given."""
+        from ._html import render_html
+        text = render_html(self, figures=figures)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
     def groups_flat(self) -> pd.DataFrame:
         a = self.a.groups_flat().assign(detector=self.config["names"][0])
         b = self.b.groups_flat().assign(detector=self.config["names"][1])
