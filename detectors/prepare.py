@@ -287,15 +287,16 @@ def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike |
 
 # ---- one video (runs in a worker process) -----------------------------------------------------
 
-_DETECTOR = None
+_DETECTOR: tuple[tuple, Any] | None = None  # (settings key, FaceDetector): one per process
 
 
 def _detector(settings: PrepareSettings):
     global _DETECTOR
-    if _DETECTOR is None:
+    key = (settings.detector, settings.upsample, settings.hog_threshold, settings.landmark_model, settings.cnn_model, settings.landmarks)
+    if _DETECTOR is None or _DETECTOR[0] != key:
         from .faces._detect import FaceDetector
 
-        _DETECTOR = FaceDetector(
+        detector = FaceDetector(
             settings.detector,
             upsample=settings.upsample,
             hog_threshold=settings.hog_threshold,
@@ -303,7 +304,8 @@ def _detector(settings: PrepareSettings):
             cnn_model=settings.cnn_model,
             landmarks=settings.landmarks,
         )
-    return _DETECTOR
+        _DETECTOR = (key, detector)
+    return _DETECTOR[1]
 
 
 def _init_worker(settings: PrepareSettings) -> None:
