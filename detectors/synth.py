@@ -7,14 +7,14 @@ Command line::
 writes ``DATA/{faketrain,realtrain,fakeval,realval,test}.csv`` and PNG images
 under ``DATA/images/``. Everything is synthetic: a face-like ellipse on a
 smooth background, whose skin tone follows the (synthetic) race label and whose
-shape follows the (synthetic) gender label. Fakes carry a faint
-high-frequency artefact inside the face, one pattern per manipulation id
-(``spe_label`` 1..5: checkerboard, horizontal stripes, vertical stripes, block
-quantisation, a colour-shifted inner patch with a sharp rim), so a detector can
-learn to separate them - nothing about real deepfakes is claimed.
+shape follows the (synthetic) gender label. Fakes carry faint artefacts
+inside the face: one shared by all fakes (a period-2 checkerboard) and one per
+manipulation id (``spe_label`` 1..5: horizontal stripes, vertical stripes, block
+quantisation, a colour-shifted inner patch with a sharp rim, blur), so a detector
+can learn both - nothing about real deepfakes is claimed.
 
 Images come in pseudo-videos (``video_id``) of ``--frames`` frames of one
-identity. Splits are 60/20/20 by video, half real and half fake.
+identity. Splits are 60/20/20 by video, stratified by label (half real, half fake).
 """
 
 from __future__ import annotations
@@ -73,24 +73,32 @@ def _render(rng: np.random.Generator, size: int, face: dict) -> tuple[np.ndarray
 
 
 def _artefact(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, method: int) -> np.ndarray:
-    """Add manipulation ``method``'s trace inside the face mask."""
+    """Add manipulation ``method``'s trace, then the trace all fakes share, inside the face mask.
+
+    Specific traces: 1 horizontal stripes, 2 vertical stripes, 3 4x4 block quantisation,
+    4 a colour-shifted inner patch with a sharp rim, 5 a blurred face. Shared trace: a faint
+    period-2 checkerboard (the footprint of up-sampling layers).
+    """
     size = img.shape[0]
     yy, xx = np.mgrid[0:size, 0:size]
-    amp = rng.uniform(0.07, 0.13)
+    amp = rng.uniform(0.04, 0.08)
+    m = mask[..., None]
     if method == 1:
-        pattern = ((yy + xx) % 2 * 2 - 1)[..., None] * amp * np.ones(3)
+        img = img + (yy % 2 * 2 - 1)[..., None] * amp * m
     elif method == 2:
-        pattern = (yy % 2 * 2 - 1)[..., None] * amp * np.ones(3)
+        img = img + (xx % 2 * 2 - 1)[..., None] * amp * m
     elif method == 3:
-        pattern = (xx % 2 * 2 - 1)[..., None] * amp * np.ones(3)
-    elif method == 4:
         block = img[::4, ::4].repeat(4, 0).repeat(4, 1)[:size, :size]
-        pattern = (block - img) * 1.5 + np.array([amp, -amp / 2, 0])
-    else:
+        img = img * (1 - m) + block * m
+    elif method == 4:
         inner = (mask > 0.999).astype(float)
-        rim = inner - (np.roll(inner, 2, 0) * np.roll(inner, -2, 0) * np.roll(inner, 2, 1) * np.roll(inner, -2, 1))
-        pattern = np.array([amp, amp, -amp]) * inner[..., None] + 2 * amp * rim[..., None]
-    return np.clip(img + pattern * mask[..., None], 0, 1)
+        img = img + np.array([amp, amp, -amp]) * inner[..., None]
+    else:
+        blurred = (img + np.roll(img, 1, 0) + np.roll(img, -1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 1)) / 5
+        img = img * (1 - m) + blurred * m
+    shared = rng.uniform(0.05, 0.09)
+    img = img + ((yy + xx) % 2 * 2 - 1)[..., None] * shared * m
+    return np.clip(img, 0, 1)
 
 
 def _group_probabilities(n_groups: int, scheme: str) -> np.ndarray:
@@ -114,7 +122,7 @@ def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, da
     """Write the synthetic data set (module docstring); returns the number of images per CSV."""
     check_dataset(dataset)
     if n < 20 or size < 32 or frames < 1 or groups not in ("ff++", "uniform"):
-        raise ConfigError(f"synth: need n >= 20, size >= 32, frames >= 1, groups ff++|uniform (found n={n}, size={size}, frames={frames}, groups={groups})")
+        raise ConfigError(f"need --n >= 20, --size >= 32, --frames >= 1 (found n={n}, size={size}, frames={frames}, groups={groups})")
     rng = np.random.default_rng(seed)
     out = Path(out)
     n_groups = len(GROUP_CODINGS[dataset])
@@ -127,10 +135,11 @@ def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, da
         "method": rng.integers(1, 6, size=n_videos),
     })
     split_of = np.empty(n_videos, dtype=object)
-    order = rng.permutation(n_videos)
-    bounds = np.cumsum([0] + [round(f * n_videos) for _, f in _SPLITS[:-1]] + [n_videos])
-    for (name, _), lo, hi in zip(_SPLITS, bounds[:-1], bounds[1:]):
-        split_of[order[lo:hi]] = name
+    for label in (0, 1):  # stratified: each split gets the same share of reals and fakes
+        members = rng.permutation(np.flatnonzero(videos["label"].to_numpy() == label))
+        bounds = np.cumsum([0] + [round(f * len(members)) for _, f in _SPLITS[:-1]] + [len(members)])
+        for (name, _), lo, hi in zip(_SPLITS, bounds[:-1], bounds[1:]):
+            split_of[members[lo:hi]] = name
     videos["split"] = split_of
     rows: list[dict] = []
     for v in videos.itertuples():

@@ -51,11 +51,11 @@ def small_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(synth_data, tmp_path_factory) -> Path:
-    """The ``tiny`` preset trained for 4 epochs on ``synth_data`` (run folder)."""
+    """The ``tiny`` preset (5 epochs) trained on ``synth_data`` (run folder)."""
     from detectors.train import main
 
     run = tmp_path_factory.mktemp("run") / "tiny"
-    assert main(["--config", "tiny", f"data.root={synth_data}", f"run_dir={run}", "train.epochs=4"]) == 0
+    assert main(["--config", "tiny", f"data.root={synth_data}", f"run_dir={run}"]) == 0
     return run
 
 

@@ -130,3 +130,17 @@ def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path, 
     kept = pd.read_csv(out / "test.csv")
     assert len(kept) == len(source) - 2 == len(np.load(out / "preds.npy")) == len(np.load(out / "labels.npy"))
     assert kept["img_path"].tolist() == frame.drop(index=[3, 5])["img_path"].tolist()
+
+
+def test_synth_command_line(tmp_path, capsys):
+    from detectors._cli import run_cli
+    from detectors.synth import main as synth_main
+
+    assert run_cli("detectors.synth", synth_main, ["--out", str(tmp_path / "d"), "--n", "40", "--dataset", "celebdf", "--size", "32"]) == 0
+    assert "test.csv:" in capsys.readouterr().out
+    test = pd.read_csv(tmp_path / "d" / "test.csv")
+    assert "isasian" not in test.columns and test["intersec_label"].between(0, 5).all()
+    assert (tmp_path / "d" / "README.txt").read_text().startswith("Synthetic data set")
+    assert run_cli("detectors.synth", synth_main, ["--out", str(tmp_path / "e"), "--n", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "need --n >= 20" in err[0]

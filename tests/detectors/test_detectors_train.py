@@ -145,7 +145,7 @@ def test_run_folder_holds_config_summary_and_checkpoints(two_epoch_run, small_da
     assert [r["epoch"] for r in rows] == ["1", "2"]
     for column in ("train_overall", "train_fusion", "train_demographic", "val_auc", "val_fpr_gap", "val_loss", "skipped_images", "lr"):
         assert column in rows[0]
-    assert [float(r["lr"]) for r in rows] == pytest.approx([0.001, 0.0005])  # StepLR(1, 0.5) stepped per epoch
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.003, 0.0015])  # StepLR(1, 0.5) stepped per epoch
     last = torch.load(two_epoch_run / "last.pt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2 and not any(k.startswith("module.") for k in last["model"])
     assert last["scheduler"]["last_epoch"] == 2
