@@ -82,9 +82,26 @@ class Trainer:
         if not data["root"]:
             raise ConfigError("data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, realtrain.csv, fakeval.csv and realval.csv")
         skip = bool(data["skip_bad_images"])
-        self.train_tables = read_training_tables(data["root"], "train", dataset=self.dataset, skip_missing=skip)
-        self.val_tables = read_training_tables(data["root"], "val", dataset=self.dataset, skip_missing=skip)
+        read_tables, self._make_pairs = self._pair_source(data["fakes"])
+        self.train_tables = read_tables(data["root"], "train", dataset=self.dataset, skip_missing=skip)
+        self.val_tables = read_tables(data["root"], "val", dataset=self.dataset, skip_missing=skip)
         self.missing_images = sum(t.skipped for t in self.train_tables + self.val_tables)
+
+    @staticmethod
+    def _pair_source(fakes: str) -> tuple[Any, Any]:
+        """(table reader, pair dataset factory) for ``data.fakes``: the CSV fakes, or
+        self-blended fakes made on the fly from the reals (:mod:`detectors.sbi`)."""
+        if fakes == "csv":
+            return read_training_tables, PairDataset
+        try:
+            from .sbi import SelfBlendedPairDataset, read_sbi_tables
+        except ImportError as exc:
+            raise ConfigError(f"data.fakes=sbi needs detectors.sbi and its dependencies: {exc}") from None
+
+        def self_blended(fakes_table, reals, transform, **options):
+            return SelfBlendedPairDataset(reals, transform, **options)
+
+        return read_sbi_tables, self_blended
 
     def _model_options(self) -> tuple[str, dict[str, Any]]:
         options = dict(self.cfg["model"])
@@ -116,8 +133,8 @@ class Trainer:
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
-        self.train_set = PairDataset(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
-        val_set = PairDataset(*self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip)
+        self.train_set = self._make_pairs(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
+        val_set = self._make_pairs(*self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=self.seed)
         common = dict(
             batch_size=data["batch_size"],

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "root": None,  # folder with faketrain/realtrain/fakeval/realval.csv
         "dataset": "ff++",  # group coding of spec section 7
+        "fakes": "csv",  # csv: fakes from fake*.csv | sbi: each real paired with its self-blended fake
         "input_size": None,  # None: the model's own input size
         "batch_size": 16,  # pairs per step and process: 2 x batch_size images
         "num_workers": 4,
@@ -56,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
 _CHOICES = {
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("optim", "base"): ("sgd", "adam", "adamw"),
+    ("data", "fakes"): ("csv", "sbi"),
 }
 
 _PRESET_PACKAGE = "detectors.presets"

@@ -64,6 +64,7 @@ def test_presets_ship_the_paper_setting_and_the_tiny_smoke_run():
         (["train.epochs=0"], r"'train.epochs': expected at least 1"),
         (["optim.sam=maybe"], r"'optim.sam': expected true or false"),
         (["train.amp=fp32"], r"'train.amp': expected one of none, bf16, fp16"),
+        (["data.fakes=gan"], r"'data.fakes': expected one of csv, sbi"),
         (["epochs"], r"override 'epochs': expected KEY=VALUE"),
         (["data=3"], r"config key 'data': expected a section of keys"),
     ],
@@ -237,3 +238,12 @@ def test_other_training_modes_run(small_data, tmp_path, extra):
     assert _train(small_data, run, "train.epochs=1", *extra) == 0
     row = _rows(run / "summary.csv")[0]
     assert float(row["train_overall"]) > 0 and 0 <= float(row["val_auc"]) <= 1
+
+
+def test_self_blended_fakes_plug_into_the_trainer(small_data, tmp_path):
+    pytest.importorskip("cv2")
+    pytest.importorskip("detectors.sbi")
+    run = tmp_path / "sbi"
+    assert _train(small_data, run, "train.epochs=1", "data.fakes=sbi") == 0
+    row = _rows(run / "summary.csv")[0]
+    assert 0 <= float(row["val_auc"]) <= 1 and float(row["train_overall"]) > 0
