@@ -55,6 +55,7 @@ __all__ = [
     "hull_mask",
     "ellipse_mask",
     "blend_radius",
+    "shared_augment",
     "load_landmarks",
     "SelfBlendedPairDataset",
     "read_sbi_tables",
@@ -253,6 +254,49 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
     return SelfBlend(real_u8, fake_u8, mask, hull, params)
 
 
+# ---- augmentation shared by a real and its fake -----------------------------------------------------
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        return image
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+def shared_augment(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator, augment: dict[str, bool]) -> tuple[np.ndarray, np.ndarray]:
+    """The training augmentations of ``data.augment`` (:data:`detectors.data.AUGMENTATIONS`) applied
+    with the same random draws to a real and its fake, pixel by pixel, so the pair still differs
+    only near the face.
+
+    ``color``: brightness and contrast factors in [0.8, 1.2] (contrast about mid-grey, not about
+    each image's own mean, which would differ between the two), saturation factor in [0.8, 1.2],
+    hue shift of up to 0.02 turns; ``jpeg``: with probability 1/2, the same quality in [40, 100];
+    ``blur``: with probability 0.3, the same Gaussian radius in [0.1, 1.5] px. ``flip`` is applied
+    before blending (the landmarks are mirrored with the face).
+    """
+    pair = [real.astype(np.float32), fake.astype(np.float32)]
+    if augment.get("color"):
+        b, c, sat = rng.uniform(0.8, 1.2, 3)
+        hue = rng.uniform(-0.02, 0.02) * 180
+        out = []
+        for img in pair:
+            img = np.clip((img * b - 127.5) * c + 127.5, 0, 255)
+            hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+            hsv[..., 0] = (hsv[..., 0] + hue) % 180
+            hsv[..., 1] = np.clip(hsv[..., 1] * sat, 0, 255)
+            out.append(cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32))
+        pair = out
+    pair = [np.clip(np.round(img), 0, 255).astype(np.uint8) for img in pair]
+    if augment.get("jpeg") and rng.random() < 0.5:
+        quality = int(rng.integers(40, 101))
+        pair = [_jpeg(img, quality) for img in pair]
+    if augment.get("blur") and rng.random() < 0.3:
+        radius = float(rng.uniform(0.1, 1.5))
+        pair = [cv2.GaussianBlur(img, (0, 0), radius) for img in pair]
+    return pair[0], pair[1]
+
+
 # ---- data -----------------------------------------------------------------------------------------
 
 
@@ -285,20 +329,25 @@ class SelfBlendedPairDataset:
     (``i``). :func:`detectors.data.collate_pairs` stacks them ``[reals; fakes]``.
     The random draws of item ``i`` in epoch ``e`` come from
     ``numpy.random.default_rng([seed, e, i])`` (one fixed epoch when ``fixed``),
-    so they do not depend on workers or resumption; the transform's own random
-    augmentations are replayed identically on the real and the fake.
+    so they do not depend on workers or resumption. Training augmentations are
+    drawn once per pair and applied to both (:func:`shared_augment`); should
+    ``transform`` itself be random, its draws are replayed identically on the
+    fake (global operations such as contrast about the image mean could still
+    differ slightly, which is why ``augment`` is the way to augment pairs).
 
     Parameters
     ----------
     reals : ImageTable
         Real faces (``label`` 0), e.g. ``realtrain.csv`` read by :func:`detectors.data.read_table`.
     transform : callable
-        PIL image -> tensor (:func:`detectors.data.build_transform`).
+        PIL image -> tensor, e.g. ``detectors.data.build_transform(input_size)`` (resize only).
     seed : int
     fixed : bool
         The same fakes every epoch (validation).
     skip_bad : bool
         An unreadable image gives ``None`` samples (dropped and counted by the collate) instead of raising.
+    augment : mapping of str to bool, optional
+        ``data.augment`` of the training configuration (keys of :data:`detectors.data.AUGMENTATIONS`).
     method : int
         ``label_specific`` of the fakes.
     flip : bool
@@ -306,7 +355,25 @@ class SelfBlendedPairDataset:
     options : BlendOptions
     """
 
-    def __init__(self, reals, transform: Callable, *, seed: int, fixed: bool = False, skip_bad: bool = False, method: int = SBI_METHOD, flip: bool = True, options: BlendOptions = BlendOptions()) -> None:
+    def __init__(
+        self,
+        reals,
+        transform: Callable,
+        *,
+        seed: int,
+        fixed: bool = False,
+        skip_bad: bool = False,
+        augment: dict[str, bool] | None = None,
+        method: int = SBI_METHOD,
+        flip: bool = True,
+        options: BlendOptions = BlendOptions(),
+    ) -> None:
+        from .data import AUGMENTATIONS
+
+        self.augment = dict(augment or {})
+        unknown = set(self.augment) - set(AUGMENTATIONS)
+        if unknown:
+            raise DataError(f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
         if len(reals) == 0:
             raise DataError(f"{reals.csv_path}: no real images to blend")
         if (np.asarray(reals.labels) != 0).any():
@@ -314,7 +381,8 @@ class SelfBlendedPairDataset:
             raise DataError(f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}")
         self.reals, self.transform = reals, transform
         self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
-        self.method, self.flip, self.options = int(method), bool(flip), options
+        self.method, self.options = int(method), options
+        self.flip = bool(flip) or bool(self.augment.get("flip"))
         self.epoch = 0
         missing = [p for p in reals.paths if not landmark_path(p).is_file()]
         self.without_landmarks = len(missing)
@@ -329,7 +397,11 @@ class SelfBlendedPairDataset:
         return len(self.reals)
 
     def pair(self, i: int) -> SelfBlend:
-        """The real face ``i`` (flipped or not) and its fake of the current epoch, as arrays."""
+        """The real face ``i`` (flipped or not) and its fake of the current epoch, as arrays
+        (before the shared augmentation)."""
+        return self._pair(i)[0]
+
+    def _pair(self, i: int) -> tuple[SelfBlend, np.random.Generator]:
         t = self.reals
         rng = np.random.default_rng([self.seed, 2**31 - 1 if self.fixed else self.epoch, i])
         image = _read_rgb(t.paths[i], t.describe_row(i))
@@ -339,22 +411,25 @@ class SelfBlendedPairDataset:
             if landmarks is not None:
                 landmarks = landmarks.copy()
                 landmarks[:, 0] = image.shape[1] - 1 - landmarks[:, 0]
-        return self_blend(image, landmarks, rng, self.options)
+        return self_blend(image, landmarks, rng, self.options), rng  # the augmentation continues this stream
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
         from PIL import Image
 
         try:
-            blend = self.pair(i)
+            blend, rng = self._pair(i)
         except DataError:
             if self.skip_bad:
                 return {"real": None, "fake": None}
             raise
+        real_img, fake_img = blend.real, blend.fake
+        if any(self.augment.values()):
+            real_img, fake_img = shared_augment(real_img, fake_img, rng, self.augment)
         state = torch.get_rng_state()
-        real = self.transform(Image.fromarray(blend.real))
+        real = self.transform(Image.fromarray(real_img))
         torch.set_rng_state(state)  # the same random augmentation for the fake
-        fake = self.transform(Image.fromarray(blend.fake))
+        fake = self.transform(Image.fromarray(fake_img))
         group = int(self.reals.groups[i])
         return {
             "real": {"image": real, "label": 0, "label_specific": 0, "group": group, "index": i},
