@@ -129,7 +129,7 @@ class Trainer:
         return model
 
     def _build_loaders(self) -> None:
-        data, core = self.cfg["data"], unwrap(self.model)
+        data = self.cfg["data"]
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
