@@ -293,6 +293,12 @@ def main(argv=None) -> int:
     except FairauditError as exc:
         sys.stderr.write(f"fairaudit: error: {exc}\n")
         return 2
+    except BrokenPipeError:  # e.g. `... | head`: the reader left; nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except MemoryError:
         sys.stderr.write("fairaudit: error: out of memory (try a smaller --max-bins or "
                          "--n-boot)\n")
