@@ -33,14 +33,12 @@ demographic groups - the fakes are self-blended images and the groups are made u
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -48,7 +46,7 @@ import pandas as pd
 from ._cli import run_cli, setup_logging
 from ._errors import ConfigError
 
-__all__ = ["collect_photos", "write_annotations", "sbi_training", "train_sbi", "run_demo", "DemoResult", "SYNTHETIC_NOTE", "main"]
+__all__ = ["collect_photos", "write_annotations", "train_sbi", "run_demo", "DemoResult", "SYNTHETIC_NOTE", "main"]
 
 log = logging.getLogger("detectors.demo")
 
@@ -154,44 +152,12 @@ def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def sbi_training() -> Iterator[None]:
-    """Make ``detectors.train`` pair each real with its self-blended fake, for a configuration
-    without the ``data.fakes`` key (yields at once where the trainer has it).
-
-    Swaps the trainer's table reader and pair dataset for :func:`detectors.sbi.read_sbi_tables`
-    and :class:`detectors.sbi.SelfBlendedPairDataset` while the block runs.
-    """
-    from . import _trainer
-    from .sbi import SelfBlendedPairDataset, read_sbi_tables
-
-    def pairs(fakes, reals, transform, *, seed, fixed=False, skip_bad=False):
-        return SelfBlendedPairDataset(reals, transform, seed=seed, fixed=fixed, skip_bad=skip_bad)
-
-    saved = _trainer.read_training_tables, _trainer.PairDataset
-    _trainer.read_training_tables, _trainer.PairDataset = read_sbi_tables, pairs
-    try:
-        yield
-    finally:
-        _trainer.read_training_tables, _trainer.PairDataset = saved
-
-
-def _trainer_has_sbi() -> bool:
-    from .config import DEFAULTS
-
-    return "fakes" in DEFAULTS["data"]
-
-
 def train_sbi(data: str | Path, run_dir: str | Path, *, epochs: int = 3, seed: int = 0, extra: list[str] = ()) -> Path:
     """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder."""
     from .train import main as train_main
 
-    argv = ["--config", "tiny", f"data.root={data}", f"run_dir={run_dir}", f"train.epochs={epochs}", f"seed={seed}", "--overwrite", *extra]
-    if _trainer_has_sbi():
-        code = train_main(argv + ["data.fakes=sbi"])
-    else:
-        with sbi_training():
-            code = train_main(argv)
+    argv = ["--config", "tiny", f"data.root={data}", "data.fakes=sbi", f"run_dir={run_dir}", f"train.epochs={epochs}", f"seed={seed}", *extra, "--overwrite"]
+    code = train_main(argv)
     if code != 0:
         raise RuntimeError(f"training exited with {code}")
     return Path(run_dir)

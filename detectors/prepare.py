@@ -546,10 +546,21 @@ def prepare(
     return PrepareResult(out, counts, report, summary)
 
 
-def _run_jobs(jobs, records, errors, workers, settings, annotations, skip_bad, progress) -> None:
-    from tqdm.auto import tqdm
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
 
-    bar = tqdm(total=len(jobs), desc="faces", unit="video", disable=not progress or not jobs, dynamic_ncols=True)
+    def close(self) -> None:
+        pass
+
+
+def _run_jobs(jobs, records, errors, workers, settings, annotations, skip_bad, progress) -> None:
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="faces", unit="video", dynamic_ncols=True)
+    else:
+        bar = _NoBar()
 
     def take(row: int, result: dict[str, Any], source: str) -> None:
         bar.update(1)

@@ -6,9 +6,10 @@ swap made from persons ``A`` and ``B``, written ``A+B``) joins their
 components. Components are then assigned whole, largest first (ties in a
 seeded random order), each to the split where it most reduces the squared
 gap between what the splits hold and their targets - per stratum (label x
-demographic group, each stratum's gap relative to its size) and in total. So
-the fractions and the label/group mix of each split are met as closely as
-indivisible identities allow. If a split would stay empty although there are
+demographic group, each stratum's gap relative to its size) and in total -
+and then moved one at a time while a move lowers that sum. So the fractions
+and the label/group mix of each split are met as closely as indivisible
+identities allow. If a split would stay empty although there are
 enough components, the smallest component of the split with the most is moved
 there.
 """
@@ -102,17 +103,40 @@ def split_identities(
     held = np.zeros((3, len(codes)))
     held_size = np.zeros(3)
     assigned = np.empty(n_comp, dtype=np.int64)
+
+    def gain(c: int, s: int, sign: float) -> float:
+        """Change of the cost when component c joins (sign +1) or leaves (-1) split s."""
+        stratum_term = (((held[s] + sign * counts[c] - target[s]) / totals) ** 2 - ((held[s] - target[s]) / totals) ** 2).sum()
+        size_term = ((held_size[s] + sign * sizes[c] - size_target[s]) / n_rows) ** 2 - ((held_size[s] - size_target[s]) / n_rows) ** 2
+        return float(stratum_term + size_term)
+
+    open_splits = [s for s in range(3) if fr[s] > 0]
     for c in order:
-        before = ((held - target) / totals) ** 2
-        after = ((held + counts[c] - target) / totals) ** 2
-        cost = (after - before).sum(1)
-        cost += ((held_size + sizes[c] - size_target) / n_rows) ** 2 - ((held_size - size_target) / n_rows) ** 2
-        cost[fr == 0] = np.inf
         deficit = size_target - held_size
-        s = min(range(3), key=lambda i: (round(cost[i], 12), -deficit[i], i))
-        assigned[c] = s
-        held[s] += counts[c]
-        held_size[s] += sizes[c]
+        best = min(open_splits, key=lambda s: (round(gain(c, s, 1.0), 12), -deficit[s], s))
+        assigned[c] = best
+        held[best] += counts[c]
+        held_size[best] += sizes[c]
+    for _ in range(20):  # then move single components while that lowers the cost
+        moved = False
+        for c in order:
+            here = assigned[c]
+            leave = gain(c, here, -1.0)
+            held[here] -= counts[c]
+            held_size[here] -= sizes[c]
+            costs = {s: (0.0 if s == here else leave + gain(c, s, 1.0)) for s in open_splits}
+            held[here] += counts[c]
+            held_size[here] += sizes[c]
+            best = min(open_splits, key=lambda s: (round(costs[s], 12), s != here, s))
+            if best != here:
+                held[here] -= counts[c]
+                held_size[here] -= sizes[c]
+                held[best] += counts[c]
+                held_size[best] += sizes[c]
+                assigned[c] = best
+                moved = True
+        if not moved:
+            break
     _fill_empty(assigned, sizes, fr)
     return np.array(SPLITS, dtype=object)[assigned[comp]]
 

@@ -187,3 +187,23 @@ def test_command_line_with_two_workers_matches_one(prepared, tmp_path, cli_runne
         pd.testing.assert_frame_equal(mine, theirs)
     first = prepared["data"] / pd.read_csv(out / "realtrain.csv")["img_path"][0]
     assert np.array_equal(np.asarray(Image.open(out / first.relative_to(prepared["data"]))), np.asarray(Image.open(first)))
+
+
+def test_without_the_landmark_model_faces_are_cropped_by_their_box(prepared, tmp_path, monkeypatch, caplog):
+    """dlib-bin alone (no face-recognition-models): the HOG detector, box crops, no landmark files."""
+    import detectors.prepare as module
+    from detectors.faces import _detect
+
+    monkeypatch.setattr(_detect, "find_model_file", lambda name: None)
+    monkeypatch.setattr(module, "_DETECTOR", None)
+    photos = tmp_path / "p"
+    photos.mkdir()
+    shutil.copyfile(prepared["root"] / "photos" / "grace_hopper.jpg", photos / "gh.jpg")
+    ann = _annotations(photos, [("gh.jpg", 0, "gh", "female", "white")])
+    with caplog.at_level("WARNING", logger="detectors.prepare"):
+        result = prepare(ann, tmp_path / "out", settings=module.PrepareSettings(size=64), progress=False)
+    assert result.summary["detector"]["detector"] == "hog" and result.summary["detector"]["landmark_model"] is None
+    assert "no landmark model" in caplog.text
+    record = (tmp_path / "out" / "faces" / "gh" / "faces.json").read_text()
+    assert '"aligned_by": "box"' in record
+    assert (tmp_path / "out" / "faces" / "gh" / "000000.png").is_file() and not (tmp_path / "out" / "faces" / "gh" / "000000.npy").exists()
