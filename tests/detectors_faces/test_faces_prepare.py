@@ -26,7 +26,7 @@ def _cli(argv, capsys):
     logger = logging.getLogger("detectors")
     for handler in [h for h in logger.handlers if getattr(h, "_detectors_console", False)]:
         logger.removeHandler(handler)  # bound to an earlier test's captured stderr
-    code = run_cli("detectors.prepare", main, argv)
+    code = run_cli("detectors.prepare", main, [*argv, "--workers", "1"])
     out = capsys.readouterr()
     errors = [line for line in out.err.splitlines() if line.startswith("detectors.prepare: error:")]
     assert len(errors) == (code == 2), out.err

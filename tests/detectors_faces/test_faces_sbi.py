@@ -167,9 +167,11 @@ def test_fakes_are_not_blended_again(prepared, tmp_path):
         SelfBlendedPairDataset(read_table(tmp_path / "fakes.csv", role="any"), build_transform(64), seed=0)
 
 
-def test_fixed_self_blended_test_set(prepared, tmp_path, cli_runner):
-    proc = cli_runner("detectors.sbi", "--csv", str(prepared["data"] / "test.csv"), "--out", str(tmp_path / "sbi"), "--seed", "0")
-    assert proc.returncode == 0, proc.stderr
+def test_fixed_self_blended_test_set(prepared, tmp_path, capsys):
+    from detectors.sbi import main
+
+    assert main(["--csv", str(prepared["data"] / "test.csv"), "--out", str(tmp_path / "sbi"), "--seed", "0"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'sbi' / 'test.csv'}"
     out = pd.read_csv(tmp_path / "sbi" / "test.csv")
     source = pd.read_csv(prepared["data"] / "test.csv")
     n = len(source)
