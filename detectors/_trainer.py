@@ -133,7 +133,10 @@ class Trainer:
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
-        self.train_set = self._make_pairs(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
+        if data["fakes"] == "sbi":  # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
+            self.train_set = self._make_pairs(*self.train_tables, eval_tf, seed=self.seed, skip_bad=skip, augment=data["augment"])
+        else:
+            self.train_set = self._make_pairs(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
         val_set = self._make_pairs(*self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip)
         self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=self.seed)
         common = dict(
