@@ -23,8 +23,29 @@ SCHEMA_VERSION = 1
 OVERALL = "overall"
 
 
+class Exportable:
+    """JSON, HTML and notebook renderings shared by :class:`Audit` and ``Comparison``."""
+
+    def to_json(self, path=None, *, indent: int = 2) -> str:
+        """report.json as a string; written to ``path`` too when given."""
+        return dump_json(self.to_dict(), path, indent)
+
+    def to_html(self, path=None, *, figures=True) -> str:
+        """The self-contained HTML report; written to ``path`` too when given."""
+        from ._html import render_html
+        text = render_html(self, figures=figures)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+    def _repr_html_(self) -> str:
+        from ._html import audit_repr_html
+        return audit_repr_html(self)
+
+
 @dataclass(frozen=True)
-class Audit:
+class Audit(Exportable):
     """The result of an audit: per-group metrics, gaps, intervals, tests and provenance.
 
     Attributes
@@ -128,22 +149,6 @@ class Audit:
             doc["compat"] = _jsonable(self.compat)
         return doc
 
-    def to_json(self, path=None, *, indent: int = 2) -> str:
-        """report.json as a string; written to ``path`` too when given."""
-        return dump_json(self.to_dict(), path, indent)
-
-    def _repr_html_(self) -> str:
-        from ._html import audit_repr_html
-        return audit_repr_html(self)
-
-    def to_html(self, path=None, *, figures=True) -> str:
-        """The self-contained HTML report; written to ``path`` too when given."""
-        from ._html import render_html
-        text = render_html(self, figures=figures)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
 
     def groups_flat(self) -> pd.DataFrame:
         """groups.csv: one row per group, ``<metric>``, ``<metric>_lo``, ``<metric>_hi``."""

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._audit import (OVERALL, Audit, _audit_prepared, _check_metrics, _jsonable, _num,
-                     dump_json, prepare)
+from ._audit import (OVERALL, Audit, Exportable, _audit_prepared, _check_metrics, _jsonable,
+                     _num, prepare)
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
@@ -32,7 +32,7 @@ BOOT = 10
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Exportable):
     """Paired comparison of detectors A and B on the same rows.
 
     Attributes
@@ -67,23 +67,6 @@ class Comparison:
         return {"version": 1, "kind": "comparison", "config": _jsonable(self.config),
                 "differences": rows, "a": self.a.to_dict(), "b": self.b.to_dict(),
                 "warnings": list(self.warnings)}
-
-    def to_json(self, path=None, *, indent=2) -> str:
-        """The comparison's report.json as a string; written to ``path`` too when given."""
-        return dump_json(self.to_dict(), path, indent)
-
-    def _repr_html_(self) -> str:
-        from ._html import audit_repr_html
-        return audit_repr_html(self)
-
-    def to_html(self, path=None, *, figures=True) -> str:
-        """The self-contained HTML report; written to ``path`` too when given."""
-        from ._html import render_html
-        text = render_html(self, figures=figures)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        return text
 
     def groups_flat(self) -> pd.DataFrame:
         a = self.a.groups_flat().assign(detector=self.config["names"][0])
