@@ -72,17 +72,19 @@ class GroupStructure:
 def factorize(values) -> tuple:
     """Codes and distinct values (as text) of one attribute column, in order of appearance.
 
-    Fixed-width numpy text is hashed as integers (each row's code points dotted with random
-    64-bit multipliers), then checked against the original strings, so the result is exact;
-    on a hash collision it falls back to hashing Python objects.
+    Fixed-width numpy text is hashed as integers (a polynomial hash of each row's code points),
+    then checked against the original strings, so the result is exact; on a hash collision it
+    falls back to hashing Python objects.
     """
     arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
     if arr.dtype.kind == "U" and arr.size and arr.dtype.itemsize:
         width = arr.dtype.itemsize // 4
         points = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.size, width)
-        mult = np.random.default_rng(0).integers(1, 2**63, width, dtype=np.uint64) | np.uint64(1)
+        key = np.zeros(arr.size, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            key = (points.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+            for j in range(width):  # polynomial hash of the code points, one column at a time
+                key *= np.uint64(1_000_003)
+                key += points[:, j]
         codes, _ = pd.factorize(key.view(np.int64))
         # codes number values by first appearance: code k first occurs where the running
         # maximum of the codes steps up to k

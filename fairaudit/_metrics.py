@@ -89,23 +89,22 @@ def _at_or_above(counts):
     return np.flip(np.cumsum(np.flip(counts, -1), axis=-1), -1)
 
 
-def _average_precision(pos, neg, P):
+def _average_precision(pos, tp_at, fp_at, P):
     # Each distinct threshold adds (recall step) x (precision at that threshold); a bin without
     # positives adds nothing, so 0/0 precisions there are irrelevant.
-    tp_at, fp_at = _at_or_above(pos), _at_or_above(neg)
     precision = np.divide(tp_at, tp_at + fp_at, out=np.zeros_like(tp_at), where=pos > 0)
     return _div(np.sum(pos * precision, axis=-1), P)
 
 
-def _eer(pos, neg, P, N):
+def _eer(tp_at, fp_at, P, N):
     """Interpolated crossing of FPR and FNR along the ROC curve (NaN if P or N is 0)."""
-    shape = pos.shape[:-1]
-    if pos.shape[-1] == 0:
+    shape = tp_at.shape[:-1]
+    if tp_at.shape[-1] == 0:
         return np.full(shape, np.nan)
     zeros = np.zeros(shape + (1,))
     # ROC points from the highest threshold (nothing predicted positive) down to the lowest.
-    fp = np.concatenate([zeros, np.cumsum(np.flip(neg, -1), axis=-1)], axis=-1)
-    tp = np.concatenate([zeros, np.cumsum(np.flip(pos, -1), axis=-1)], axis=-1)
+    fp = np.concatenate([zeros, np.flip(fp_at, -1)], axis=-1)
+    tp = np.concatenate([zeros, np.flip(tp_at, -1)], axis=-1)
     fpr = _div(fp, N[..., None])
     tpr = _div(tp, P[..., None])
     d = fpr + tpr - 1.0  # = FPR - FNR, non-decreasing from -1 to 1
@@ -166,6 +165,8 @@ def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False,
     tn = N - fp
     tpr = _div(tp, P)
     fpr = _div(fp, N)
+    if "eer" in which or "average_precision" in which:
+        tp_at, fp_at = _at_or_above(pos), _at_or_above(neg)  # counts at or above each bin
     simple = {
         "accuracy": lambda: _div(tp + tn, n),
         "balanced_error": lambda: 0.5 * (fpr + (1.0 - tpr)),
@@ -176,8 +177,8 @@ def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False,
         "ppv": lambda: _div(tp, tp + fp),
         "selection_rate": lambda: _div(tp + fp, n),
         "auc": lambda: _auc(pos, neg, P, N),
-        "eer": lambda: _eer(pos, neg, P, N),
-        "average_precision": lambda: _average_precision(pos, neg, P),
+        "eer": lambda: _eer(tp_at, fp_at, P, N),
+        "average_precision": lambda: _average_precision(pos, tp_at, fp_at, P),
         "ece": lambda: (_ece(pos, neg, bin_value, n) if probabilities and bin_value is not None
                         else np.full(P.shape, np.nan)),
     }

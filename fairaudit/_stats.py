@@ -14,6 +14,7 @@ Two forms, both feeding :func:`fairaudit._metrics.compute_metrics`:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,8 @@ def exact_histogram(score, pos_w, neg_w):
     if score.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     starts = np.flatnonzero(np.r_[True, score[1:] != score[:-1]])
+    if starts.size == score.size:  # no ties: every row is its own bin
+        return score, pos_w, neg_w
     return score[starts], np.add.reduceat(pos_w, starts), np.add.reduceat(neg_w, starts)
 
 
@@ -68,7 +71,7 @@ def group_point_metrics(data: SortedData, structure, threshold: float, to_probab
         rows[slot] = compute_metrics(p, q, thr_index, bin_value=to_probability(values),
                                      probabilities=True, **kw)
 
-    for fam in structure.families:
+    def family(fam):
         idx = structure.family_slice(fam)
         group_of_atom = np.full(structure.n_atoms, -1, dtype=np.int64)
         for j, g in enumerate(idx):
@@ -81,7 +84,15 @@ def group_point_metrics(data: SortedData, structure, threshold: float, to_probab
         for j, g in enumerate(idx):
             sl = slice(bounds[j], bounds[j + 1])
             fill(g, s_f[sl], p_f[sl], n_f[sl])
-    fill(structure.n_groups, data.score, pos_w, neg_w)
+
+    def whole_set(_):
+        fill(structure.n_groups, data.score, pos_w, neg_w)
+
+    # Families and the whole set are independent; numpy releases the GIL in large operations.
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(whole_set, None)] + [pool.submit(family, f) for f in structure.families]
+        for job in jobs:
+            job.result()
     return {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
 
 
