@@ -248,7 +248,7 @@ def _emit(result, args):
         result.to_json(os.path.join(args.out, "report.json"))
         result.groups_flat().to_csv(os.path.join(args.out, "groups.csv"), index=False)
         result.gaps_flat().to_csv(os.path.join(args.out, "gaps.csv"), index=False)
-        if hasattr(result, "reference") and getattr(result, "reference", None) is not None:
+        if getattr(result, "reference", None) is not None:
             result.reference.to_csv(os.path.join(args.out, "reference.csv"), index=False)
         _write_html(result, args)
     if args.format == "json":

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._audit import (OVERALL, Audit, Exportable, _audit_prepared, _check_metrics, _jsonable,
-                     _num, prepare)
+from ._audit import (OVERALL, Audit, Exportable, _audit_prepared, _check_metrics,
+                     _check_uncertainty_options, _jsonable, _num, prepare)
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
@@ -116,8 +116,6 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
         first = np.flatnonzero(~keep)[:5].tolist()
         raise bad("scores", "finite values in both detectors (or --drop-nan)",
                   f"{int((~keep).sum())} rows with NaN/inf, first {first}")
-    if ci_method != "percentile" and ci_method != "bca":
-        raise bad("--ci-method", "percentile or bca", repr(ci_method))
 
     def take(x):
         if x is None:
@@ -134,13 +132,14 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
                   clusters=cl)
     prep_a = prepare(y, sa, g, score_argument="scores A", **common)
     prep_b = prepare(y, sb, g, score_argument="scores B", **common)
+    _check_uncertainty_options(dict(n_boot=n_boot, ci=ci, bootstrap=bootstrap,
+                                    ci_method=ci_method, n_perm=n_perm, max_bins=max_bins),
+                               prep_a)
     point_opts = dict(reference=reference, min_count=min_count, n_boot=0, ci=ci, seed=seed,
                       bootstrap=bootstrap, ci_method=ci_method, n_perm=0, max_bins=max_bins,
                       chunk_size=chunk_size, progress=False, metrics=metrics)
     audit_a = _audit_prepared(prep_a, **point_opts)
     audit_b = _audit_prepared(prep_b, **point_opts)
-    if bootstrap == "cluster" and cl is None:
-        raise bad("--bootstrap cluster", "a cluster column (--cluster COLUMN)", "none")
 
     s = prep_a.structure
     fams = {f: s.family_slice(f) for f in s.families}
