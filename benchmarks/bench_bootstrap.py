@@ -43,10 +43,16 @@ def theirs(y, p, groups, n_boot):
         return false_positive_rate(yt, (sc >= 0.5).astype(int))
 
     t = time.perf_counter()
-    kw = {} if n_boot == 0 else {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975],
-                                  "random_state": 0}
-    mf = MetricFrame(metrics={"fpr": fpr, "tpr": tpr, "auc": roc_auc_score}, y_true=y,
-                     y_pred=p, sensitive_features=groups, **kw)
+    kw = (
+        {} if n_boot == 0 else {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": 0}
+    )
+    mf = MetricFrame(
+        metrics={"fpr": fpr, "tpr": tpr, "auc": roc_auc_score},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=groups,
+        **kw,
+    )
     mf.difference()
     del pred
     return time.perf_counter() - t
@@ -70,21 +76,29 @@ def main():
         with_k = theirs(y, p, groups, k)
         per_rep_fl = max(with_k - base, 1e-9) / k
         per_rep_ours = t_boot / args.n_boot
-        row = {"rows": n, "replicates": args.n_boot, "fairaudit_s": round(t_boot, 3),
-               "fairaudit_perm_s": round(t_perm, 3),
-               "fairaudit_peak_mb": round(peak / 2**20, 1),
-               "fairlearn_boot_measured": k, "fairlearn_per_replicate_s": round(per_rep_fl, 4),
-               "fairlearn_s_scaled_to_1000": round(per_rep_fl * args.n_boot, 1),
-               "ratio_per_replicate": round(per_rep_fl / per_rep_ours, 1),
-               "bins_exact": res.config.get("bootstrap_bins", {}).get("exact")}
+        row = {
+            "rows": n,
+            "replicates": args.n_boot,
+            "fairaudit_s": round(t_boot, 3),
+            "fairaudit_perm_s": round(t_perm, 3),
+            "fairaudit_peak_mb": round(peak / 2**20, 1),
+            "fairlearn_boot_measured": k,
+            "fairlearn_per_replicate_s": round(per_rep_fl, 4),
+            "fairlearn_s_scaled_to_1000": round(per_rep_fl * args.n_boot, 1),
+            "ratio_per_replicate": round(per_rep_fl / per_rep_ours, 1),
+            "bins_exact": res.config.get("bootstrap_bins", {}).get("exact"),
+        }
         figures.append(row)
-        print(f"rows {n}: fairaudit {t_boot:.2f} s for {args.n_boot} replicates "
-              f"(peak {peak / 2**20:.0f} MB), permutation test {t_perm:.2f} s; fairlearn "
-              f"{per_rep_fl:.3f} s per replicate (measured with n_boot={k}, scaled: "
-              f"{per_rep_fl * args.n_boot:.0f} s for {args.n_boot}); ratio "
-              f"{per_rep_fl / per_rep_ours:.0f}x")
-    print(json.dumps({"benchmark": "bootstrap", "metrics": METRICS, "groups": 8,
-                      "figures": figures}))
+        print(
+            f"rows {n}: fairaudit {t_boot:.2f} s for {args.n_boot} replicates "
+            f"(peak {peak / 2**20:.0f} MB), permutation test {t_perm:.2f} s; fairlearn "
+            f"{per_rep_fl:.3f} s per replicate (measured with n_boot={k}, scaled: "
+            f"{per_rep_fl * args.n_boot:.0f} s for {args.n_boot}); ratio "
+            f"{per_rep_fl / per_rep_ours:.0f}x"
+        )
+    print(
+        json.dumps({"benchmark": "bootstrap", "metrics": METRICS, "groups": 8, "figures": figures})
+    )
 
 
 if __name__ == "__main__":

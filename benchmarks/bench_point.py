@@ -12,10 +12,21 @@ import json
 import time
 
 import numpy as np
-from fairlearn.metrics import (MetricFrame, false_negative_rate, false_positive_rate,
-                               selection_rate, true_negative_rate, true_positive_rate)
-from sklearn.metrics import (accuracy_score, average_precision_score, balanced_accuracy_score,
-                             precision_score, roc_auc_score)
+from fairlearn.metrics import (
+    MetricFrame,
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_negative_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    precision_score,
+    roc_auc_score,
+)
 
 import fairaudit
 from _common import make_data
@@ -29,15 +40,25 @@ def run_fairaudit(y, p, gender, race):
 
 def run_fairlearn(y, p, gender, race):
     pred = (p >= 0.5).astype(int)
-    metrics = {"tpr": true_positive_rate, "fpr": false_positive_rate, "tnr": true_negative_rate,
-               "fnr": false_negative_rate, "accuracy": accuracy_score, "selection_rate": selection_rate,
-               "ppv": lambda yt, yp: precision_score(yt, yp, zero_division=np.nan),
-               "balanced_error": lambda yt, yp: 1 - balanced_accuracy_score(yt, yp)}
+    metrics = {
+        "tpr": true_positive_rate,
+        "fpr": false_positive_rate,
+        "tnr": true_negative_rate,
+        "fnr": false_negative_rate,
+        "accuracy": accuracy_score,
+        "selection_rate": selection_rate,
+        "ppv": lambda yt, yp: precision_score(yt, yp, zero_division=np.nan),
+        "balanced_error": lambda yt, yp: 1 - balanced_accuracy_score(yt, yp),
+    }
     t = time.perf_counter()
     for feats in ({"gender": gender}, {"race": race}, {"gender": gender, "race": race}):
         mf = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=feats)
-        mf_s = MetricFrame(metrics={"auc": roc_auc_score, "ap": average_precision_score},
-                           y_true=y, y_pred=p, sensitive_features=feats)
+        mf_s = MetricFrame(
+            metrics={"auc": roc_auc_score, "ap": average_precision_score},
+            y_true=y,
+            y_pred=p,
+            sensitive_features=feats,
+        )
         for m in (mf, mf_s):
             m.difference(), m.ratio(), m.difference(method="to_overall")
     return time.perf_counter() - t
@@ -56,11 +77,22 @@ def main():
         print(json.dumps({"benchmark": "point", "rows": args.rows, "fairaudit_s": round(ours, 4)}))
         return
     theirs = min(run_fairlearn(y, p, gender, race) for _ in range(max(1, args.repeat - 1)))
-    print(f"rows {args.rows}: fairaudit {ours:.3f} s (12 metrics x 15 groups + 159 gaps), "
-          f"fairlearn {theirs:.3f} s (10 metrics, 3 MetricFrames x 2 + gaps)")
-    print(json.dumps({"benchmark": "point", "rows": args.rows, "groups": 8,
-                      "fairaudit_s": round(ours, 4), "fairlearn_s": round(theirs, 4),
-                      "speedup": round(theirs / ours, 1)}))
+    print(
+        f"rows {args.rows}: fairaudit {ours:.3f} s (12 metrics x 15 groups + 159 gaps), "
+        f"fairlearn {theirs:.3f} s (10 metrics, 3 MetricFrames x 2 + gaps)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "point",
+                "rows": args.rows,
+                "groups": 8,
+                "fairaudit_s": round(ours, 4),
+                "fairlearn_s": round(theirs, 4),
+                "speedup": round(theirs / ours, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -57,12 +57,17 @@ def _model(args, device):
 def _batch(args, device):
     g = torch.Generator().manual_seed(0)
     n = args.batch
-    return to_device({
-        "image": torch.rand(2 * n, 3, args.size, args.size, generator=g) * 2 - 1,
-        "label": torch.tensor([0] * n + [1] * n),
-        "label_specific": torch.cat([torch.zeros(n, dtype=torch.long), torch.randint(1, 6, (n,), generator=g)]),
-        "group": torch.randint(0, 8, (2 * n,), generator=g),
-    }, device)
+    return to_device(
+        {
+            "image": torch.rand(2 * n, 3, args.size, args.size, generator=g) * 2 - 1,
+            "label": torch.tensor([0] * n + [1] * n),
+            "label_specific": torch.cat(
+                [torch.zeros(n, dtype=torch.long), torch.randint(1, 6, (n,), generator=g)]
+            ),
+            "group": torch.randint(0, 8, (2 * n,), generator=g),
+        },
+        device,
+    )
 
 
 def time_steps(args, device) -> dict[str, float]:
@@ -97,8 +102,15 @@ def time_steps(args, device) -> dict[str, float]:
 def loader_rate(args, data: Path) -> float:
     fakes, reals = read_training_tables(data, "train", dataset="ff++", skip_missing=False)
     ds = PairDataset(fakes, reals, build_transform(args.size), seed=0)
-    loader = DataLoader(ds, batch_size=args.batch, shuffle=True, num_workers=args.workers, collate_fn=collate_pairs,
-                        pin_memory=args.device.startswith("cuda"), persistent_workers=False)
+    loader = DataLoader(
+        ds,
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=args.workers,
+        collate_fn=collate_pairs,
+        pin_memory=args.device.startswith("cuda"),
+        persistent_workers=False,
+    )
     images, t0 = 0, None
     for epoch in range(args.loader_epochs + 1):
         ds.set_epoch(epoch)
@@ -112,11 +124,26 @@ def loader_rate(args, data: Path) -> float:
 
 def predict_overhead(args, data: Path, device: torch.device, workdir: Path) -> dict[str, float]:
     model = _model(args, device).eval()
-    ckpt = {"format_version": 1, "model_name": "pgfdd", "model_options": {"backbone": args.backbone, **({"feature_dim": 64, "head_hidden": 64} if args.backbone == "tiny_cnn" else {})},
-            "model": model.state_dict(), "transform": {"input_size": args.size, "mean": [0.5] * 3, "std": [0.5] * 3}, "dataset": "ff++", "epoch": 0}
+    ckpt = {
+        "format_version": 1,
+        "model_name": "pgfdd",
+        "model_options": {
+            "backbone": args.backbone,
+            **({"feature_dim": 64, "head_hidden": 64} if args.backbone == "tiny_cnn" else {}),
+        },
+        "model": model.state_dict(),
+        "transform": {"input_size": args.size, "mean": [0.5] * 3, "std": [0.5] * 3},
+        "dataset": "ff++",
+        "epoch": 0,
+    }
     torch.save(ckpt, workdir / "bench.pt")
-    frames = [pd.read_csv(data / f) for f in ("faketrain.csv", "realtrain.csv", "fakeval.csv", "realval.csv", "test.csv")]
-    table = pd.concat(frames)[["img_path", "label", "ismale", "isasian", "iswhite", "isblack", "intersec_label"]]
+    frames = [
+        pd.read_csv(data / f)
+        for f in ("faketrain.csv", "realtrain.csv", "fakeval.csv", "realval.csv", "test.csv")
+    ]
+    table = pd.concat(frames)[
+        ["img_path", "label", "ismale", "isasian", "iswhite", "isblack", "intersec_label"]
+    ]
     table.to_csv(data / "all.csv", index=False)
     table.head(2 * args.predict_batch).to_csv(data / "warm.csv", index=False)
     kw = dict(device=str(device), batch_size=args.predict_batch, num_workers=args.workers)
@@ -138,8 +165,14 @@ def predict_overhead(args, data: Path, device: torch.device, workdir: Path) -> d
             done += k
         _sync(device)
     t_bare = time.perf_counter() - t0
-    return {"n": n, "predict_s": t_predict, "bare_forward_s": t_bare, "predict_images_per_s": n / t_predict,
-            "bare_images_per_s": n / t_bare, "overhead": t_predict / t_bare - 1.0}
+    return {
+        "n": n,
+        "predict_s": t_predict,
+        "bare_forward_s": t_bare,
+        "predict_images_per_s": n / t_predict,
+        "bare_images_per_s": n / t_bare,
+        "overhead": t_predict / t_bare - 1.0,
+    }
 
 
 def main() -> int:
@@ -147,12 +180,19 @@ def main() -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--backbone", default=None, help="default: xception on CUDA, tiny_cnn on CPU")
     p.add_argument("--size", type=int, default=None, help="default: 256 on CUDA, 64 on CPU")
-    p.add_argument("--batch", type=int, default=None, help="pairs per step (default 16 on CUDA, 4 on CPU)")
+    p.add_argument(
+        "--batch", type=int, default=None, help="pairs per step (default 16 on CUDA, 4 on CPU)"
+    )
     p.add_argument("--steps", type=int, default=5, help="steps per timed block")
     p.add_argument("--rounds", type=int, default=6, help="alternating plain/SAM blocks")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--amp", default="none", choices=("none", "bf16"))
-    p.add_argument("--images", type=int, default=400, help="synthetic images for the loader and predict figures")
+    p.add_argument(
+        "--images",
+        type=int,
+        default=400,
+        help="synthetic images for the loader and predict figures",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--loader-epochs", type=int, default=2)
     p.add_argument("--predict-batch", type=int, default=64)
@@ -168,23 +208,40 @@ def main() -> int:
 
     steps = time_steps(args, device)
     model_rate = 2 * args.batch / steps["sam"]
-    print(f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio {steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)")
+    print(
+        f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio {steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate(data, args.images, size=args.size, seed=0)
         rate = loader_rate(args, data)
-        print(f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes {model_rate:.0f} images/s")
+        print(
+            f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes {model_rate:.0f} images/s"
+        )
         pred = predict_overhead(args, data, device, Path(tmp))
-    print(f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward {pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% (target <= 10%)")
+    print(
+        f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward {pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% (target <= 10%)"
+    )
     figures = {
-        "device": torch.cuda.get_device_name(device) if cuda else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-        "backbone": args.backbone, "input_size": args.size, "pairs_per_step": args.batch, "amp": args.amp,
-        "sam_step_s": round(steps["sam"], 5), "timing": f"median of {args.rounds} alternating blocks of {args.steps} steps", "plain_step_s": round(steps["plain"], 5),
+        "device": torch.cuda.get_device_name(device)
+        if cuda
+        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "backbone": args.backbone,
+        "input_size": args.size,
+        "pairs_per_step": args.batch,
+        "amp": args.amp,
+        "sam_step_s": round(steps["sam"], 5),
+        "timing": f"median of {args.rounds} alternating blocks of {args.steps} steps",
+        "plain_step_s": round(steps["plain"], 5),
         "sam_over_plain": round(steps["sam"] / steps["plain"], 4),
-        "loader_images_per_s": round(rate, 1), "model_images_per_s": round(model_rate, 1),
-        "loader_over_model": round(rate / model_rate, 3), "workers": args.workers,
-        "predict_images_per_s": round(pred["predict_images_per_s"], 1), "bare_forward_images_per_s": round(pred["bare_images_per_s"], 1),
-        "predict_overhead": round(pred["overhead"], 4), "predict_images": pred["n"],
+        "loader_images_per_s": round(rate, 1),
+        "model_images_per_s": round(model_rate, 1),
+        "loader_over_model": round(rate / model_rate, 3),
+        "workers": args.workers,
+        "predict_images_per_s": round(pred["predict_images_per_s"], 1),
+        "bare_forward_images_per_s": round(pred["bare_images_per_s"], 1),
+        "predict_overhead": round(pred["overhead"], 4),
+        "predict_images": pred["n"],
         "torch": str(torch.__version__),
     }
     print(json.dumps(figures))

@@ -32,7 +32,9 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Read a checkpoint written by the trainer (tensors only, no pickled code)."""
     path = Path(path)
     if not path.is_file():
@@ -42,9 +44,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError)
         raise WeightsError(f"cannot read checkpoint {path}: {_reason(exc)}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "model_name" not in ckpt:
-        raise WeightsError(f"{path} is not a detectors checkpoint (expected keys model_name, model, ...)")
+        raise WeightsError(
+            f"{path} is not a detectors checkpoint (expected keys model_name, model, ...)"
+        )
     if ckpt.get("format_version", 0) > FORMAT_VERSION:
-        raise WeightsError(f"{path}: checkpoint format {ckpt['format_version']} is newer than this code ({FORMAT_VERSION})")
+        raise WeightsError(
+            f"{path}: checkpoint format {ckpt['format_version']} is newer than this code ({FORMAT_VERSION})"
+        )
     return ckpt
 
 

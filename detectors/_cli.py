@@ -38,7 +38,9 @@ def one_line(message: str) -> str:
     return rest if sep else last
 
 
-def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+def run_cli(
+    prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None
+) -> int:
     """Run ``main`` and turn :class:`DetectorsError` into ``prog: error: ...`` and exit code 2."""
     try:
         return main(argv)

@@ -13,7 +13,16 @@ from torch import nn
 
 from ._errors import ConfigError
 
-__all__ = ["DistInfo", "init_distributed", "resolve_device", "unwrap", "maybe_no_sync", "all_reduce_sum", "all_gather_objects", "barrier"]
+__all__ = [
+    "DistInfo",
+    "init_distributed",
+    "resolve_device",
+    "unwrap",
+    "maybe_no_sync",
+    "all_reduce_sum",
+    "all_gather_objects",
+    "barrier",
+]
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,9 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r}: CUDA is not available on this machine (use device=cpu)")
+            raise ConfigError(
+                f"device {name!r}: CUDA is not available on this machine (use device=cpu)"
+            )
         index = info.local_rank if name == "cuda" else int(name.split(":", 1)[1])
         return torch.device("cuda", index)
     if name != "cpu":

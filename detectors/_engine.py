@@ -17,7 +17,9 @@ __all__ = ["to_device", "autocast", "sam_step", "plain_step", "run_inference"]
 
 def to_device(batch: dict[str, Any], device: torch.device, mean=None, std=None) -> dict[str, Any]:
     """Move the tensors of a batch dict (non-blocking) and normalise a uint8 ``image`` with ``mean``/``std``."""
-    out = {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    out = {
+        k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()
+    }
     if mean is not None and "image" in out:
         out["image"] = normalize_images(out["image"], mean, std)
     return out
@@ -31,13 +33,17 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _losses(model: nn.Module, batch: dict[str, Any], amp: str, device: torch.device) -> dict[str, Tensor]:
+def _losses(
+    model: nn.Module, batch: dict[str, Any], amp: str, device: torch.device
+) -> dict[str, Tensor]:
     with autocast(amp, device):
         outputs = model(batch)
     return unwrap(model).get_losses(batch, outputs)
 
 
-def sam_step(model: nn.Module, batch: dict[str, Any], optimizer: SAM, *, amp: str, device: torch.device) -> dict[str, Tensor]:
+def sam_step(
+    model: nn.Module, batch: dict[str, Any], optimizer: SAM, *, amp: str, device: torch.device
+) -> dict[str, Tensor]:
     """One SAM step: loss and gradient at ``w`` (under DDP inside ``no_sync``: the ascent is per
     replica), ascent to ``w + e``, loss and gradient there with BatchNorm statistics frozen
     (gradients synchronised), base step from ``w``.
@@ -77,7 +83,14 @@ def plain_step(
 
 
 @torch.inference_mode()
-def run_inference(model: nn.Module, loader: Iterable[dict[str, Any]], device: torch.device, *, amp: str = "none", progress=None) -> dict[str, Any]:
+def run_inference(
+    model: nn.Module,
+    loader: Iterable[dict[str, Any]],
+    device: torch.device,
+    *,
+    amp: str = "none",
+    progress=None,
+) -> dict[str, Any]:
     """Scoring-head logits for every batch of ``loader``, in eval mode.
 
     Logits stay on the device until the end (no per-batch synchronisation).
@@ -102,15 +115,23 @@ def run_inference(model: nn.Module, loader: Iterable[dict[str, Any]], device: to
         if "image" not in batch:
             continue
         n = batch["image"].shape[0]
-        carried["index"].append(batch.pop("index") if "index" in batch else torch.arange(offset, offset + n))
+        carried["index"].append(
+            batch.pop("index") if "index" in batch else torch.arange(offset, offset + n)
+        )
         carried["label"].append(batch["label"])
         carried["group"].append(batch["group"])
         offset += n
         with autocast(amp, device):
-            logits.append(model(to_device(batch, device, core.mean, core.std), inference=True)["logits"].float())
+            logits.append(
+                model(to_device(batch, device, core.mean, core.std), inference=True)[
+                    "logits"
+                ].float()
+            )
         if progress is not None:
             progress.update(n)
-    out: dict[str, Any] = {k: torch.cat(v) if v else torch.zeros(0, dtype=torch.long) for k, v in carried.items()}
+    out: dict[str, Any] = {
+        k: torch.cat(v) if v else torch.zeros(0, dtype=torch.long) for k, v in carried.items()
+    }
     out["logits"] = torch.cat(logits).cpu() if logits else torch.zeros(0, 2)
     out["skipped"] = skipped
     return out

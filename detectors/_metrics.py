@@ -8,7 +8,9 @@ from sklearn.metrics import roc_auc_score
 __all__ = ["validation_metrics"]
 
 
-def validation_metrics(labels: np.ndarray, prob_fake: np.ndarray, groups: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+def validation_metrics(
+    labels: np.ndarray, prob_fake: np.ndarray, groups: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
     """AUC, accuracy and the FPR gap across groups.
 
     ``fpr_gap = max_g FPR_g - min_g FPR_g`` over the groups that have at least one
@@ -18,6 +20,10 @@ def validation_metrics(labels: np.ndarray, prob_fake: np.ndarray, groups: np.nda
     labels = np.asarray(labels)
     pred = np.asarray(prob_fake) >= threshold
     auc = float(roc_auc_score(labels, prob_fake)) if len(np.unique(labels)) == 2 else float("nan")
-    fprs = [pred[(groups == g) & (labels == 0)].mean() for g in np.unique(groups) if ((groups == g) & (labels == 0)).any()]
+    fprs = [
+        pred[(groups == g) & (labels == 0)].mean()
+        for g in np.unique(groups)
+        if ((groups == g) & (labels == 0)).any()
+    ]
     gap = float(max(fprs) - min(fprs)) if len(fprs) >= 2 else float("nan")
     return {"auc": auc, "acc": float((pred == (labels == 1)).mean()), "fpr_gap": gap}

@@ -24,7 +24,15 @@ from ._errors import ConfigError, DataError
 from ._metrics import validation_metrics
 from ._seeding import rng_state, seed_everything, set_rng_state
 from .config import dump_config
-from .data import PairDataset, build_transform, check_dataset, collate_pairs, group_counts, num_groups, read_training_tables
+from .data import (
+    PairDataset,
+    build_transform,
+    check_dataset,
+    collate_pairs,
+    group_counts,
+    num_groups,
+    read_training_tables,
+)
 from .models import create_model, model_options
 from .sam import SAM
 
@@ -80,10 +88,14 @@ class Trainer:
     def _build_data_tables(self) -> None:
         data = self.cfg["data"]
         if not data["root"]:
-            raise ConfigError("data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, realtrain.csv, fakeval.csv and realval.csv")
+            raise ConfigError(
+                "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, realtrain.csv, fakeval.csv and realval.csv"
+            )
         skip = bool(data["skip_bad_images"])
         read_tables, self._make_pairs = self._pair_source(data["fakes"])
-        self.train_tables = read_tables(data["root"], "train", dataset=self.dataset, skip_missing=skip)
+        self.train_tables = read_tables(
+            data["root"], "train", dataset=self.dataset, skip_missing=skip
+        )
         self.val_tables = read_tables(data["root"], "val", dataset=self.dataset, skip_missing=skip)
         self.missing_images = sum(t.skipped for t in self.train_tables + self.val_tables)
 
@@ -96,7 +108,9 @@ class Trainer:
         try:
             from .sbi import SelfBlendedPairDataset, read_sbi_tables
         except ImportError as exc:
-            raise ConfigError(f"data.fakes=sbi needs detectors.sbi and its dependencies: {exc}") from None
+            raise ConfigError(
+                f"data.fakes=sbi needs detectors.sbi and its dependencies: {exc}"
+            ) from None
 
         def self_blended(fakes_table, reals, transform, **options):
             return SelfBlendedPairDataset(reals, transform, **options)
@@ -109,11 +123,15 @@ class Trainer:
         known = model_options(name)
         n_groups = num_groups(self.dataset)
         if options.get("num_groups", n_groups) != n_groups:
-            raise ConfigError(f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has {n_groups} groups")
+            raise ConfigError(
+                f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has {n_groups} groups"
+            )
         if "num_groups" in known:
             options["num_groups"] = n_groups
         if "group_counts" in known and options.get("group_counts") is None:
-            options["group_counts"] = group_counts(list(self.train_tables), n_groups)  # LDAM counts from the CSVs
+            options["group_counts"] = group_counts(
+                list(self.train_tables), n_groups
+            )  # LDAM counts from the CSVs
         return name, options
 
     def _build_model(self) -> nn.Module:
@@ -125,7 +143,11 @@ class Trainer:
         model.to(self.device)
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            model = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=self.cfg["train"]["find_unused_parameters"])
+            model = nn.parallel.DistributedDataParallel(
+                model,
+                device_ids=ids,
+                find_unused_parameters=self.cfg["train"]["find_unused_parameters"],
+            )
         return model
 
     def _build_loaders(self) -> None:
@@ -133,12 +155,26 @@ class Trainer:
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
-        if data["fakes"] == "sbi":  # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
-            self.train_set = self._make_pairs(*self.train_tables, eval_tf, seed=self.seed, skip_bad=skip, augment=data["augment"])
+        if (
+            data["fakes"] == "sbi"
+        ):  # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
+            self.train_set = self._make_pairs(
+                *self.train_tables, eval_tf, seed=self.seed, skip_bad=skip, augment=data["augment"]
+            )
         else:
-            self.train_set = self._make_pairs(*self.train_tables, train_tf, seed=self.seed, skip_bad=skip)
-        val_set = self._make_pairs(*self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip)
-        self.sampler = DistributedSampler(self.train_set, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True, seed=self.seed)
+            self.train_set = self._make_pairs(
+                *self.train_tables, train_tf, seed=self.seed, skip_bad=skip
+            )
+        val_set = self._make_pairs(
+            *self.val_tables, eval_tf, seed=self.seed, fixed=True, skip_bad=skip
+        )
+        self.sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.info.world_size,
+            rank=self.info.rank,
+            shuffle=True,
+            seed=self.seed,
+        )
         common = dict(
             batch_size=data["batch_size"],
             num_workers=data["num_workers"],
@@ -147,7 +183,9 @@ class Trainer:
             worker_init_fn=_seed_worker,
         )
         self.loader_generator = torch.Generator()
-        self.train_loader = DataLoader(self.train_set, sampler=self.sampler, generator=self.loader_generator, **common)
+        self.train_loader = DataLoader(
+            self.train_set, sampler=self.sampler, generator=self.loader_generator, **common
+        )
         shard = Subset(val_set, list(range(self.info.rank, len(val_set), self.info.world_size)))
         self.val_loader = DataLoader(shard, shuffle=False, **common)
 
@@ -155,13 +193,21 @@ class Trainer:
         opt = self.cfg["optim"]
         params = self.model.parameters()
         if opt["base"] == "sgd":
-            self.base_optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"])
+            self.base_optimizer = torch.optim.SGD(
+                params, lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"]
+            )
         else:
             cls = torch.optim.Adam if opt["base"] == "adam" else torch.optim.AdamW
             self.base_optimizer = cls(params, lr=opt["lr"], weight_decay=opt["weight_decay"])
-        self.optimizer = SAM(self.base_optimizer, rho=opt["rho"], adaptive=opt["adaptive"]) if opt["sam"] else self.base_optimizer
+        self.optimizer = (
+            SAM(self.base_optimizer, rho=opt["rho"], adaptive=opt["adaptive"])
+            if opt["sam"]
+            else self.base_optimizer
+        )
         sched = self.cfg["sched"]
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.base_optimizer, step_size=sched["step_size"], gamma=sched["gamma"])
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.base_optimizer, step_size=sched["step_size"], gamma=sched["gamma"]
+        )
         amp = self.cfg["train"]["amp"]
         self.scaler = torch.amp.GradScaler(self.device.type) if amp == "fp16" else None
 
@@ -174,7 +220,11 @@ class Trainer:
             "model_name": self.model_name,
             "model_options": options,
             "model": core.state_dict(),
-            "transform": {"input_size": self.input_size, "mean": list(core.mean), "std": list(core.std)},
+            "transform": {
+                "input_size": self.input_size,
+                "mean": list(core.mean),
+                "std": list(core.std),
+            },
             "dataset": self.dataset,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -192,10 +242,18 @@ class Trainer:
         """Restore model, optimizer (with the base optimizer's momentum), scheduler, scaler, epoch,
         best metric and generator states from a checkpoint written by this trainer."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        mine = {k: v for k, v in self.model_options.items() if k not in ("pretrained", "group_counts")}
-        theirs = {k: v for k, v in ckpt.get("model_options", {}).items() if k not in ("pretrained", "group_counts")}
+        mine = {
+            k: v for k, v in self.model_options.items() if k not in ("pretrained", "group_counts")
+        }
+        theirs = {
+            k: v
+            for k, v in ckpt.get("model_options", {}).items()
+            if k not in ("pretrained", "group_counts")
+        }
         if ckpt["model_name"] != self.model_name or mine != theirs:
-            raise ConfigError(f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the config asks for {self.model_name} {mine}")
+            raise ConfigError(
+                f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the config asks for {self.model_name} {mine}"
+            )
         unwrap(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -207,9 +265,19 @@ class Trainer:
         if len(states) == self.info.world_size:
             set_rng_state(states[self.info.rank])
         else:
-            log.warning("checkpoint has generator states for %d process(es), this run has %d: reseeding", len(states), self.info.world_size)
+            log.warning(
+                "checkpoint has generator states for %d process(es), this run has %d: reseeding",
+                len(states),
+                self.info.world_size,
+            )
             seed_everything(self.seed + self.info.rank + 1000 * self.start_epoch)
-        log.info("resumed from %s after epoch %d (best val AUC %.4f at epoch %d)", path, self.start_epoch, self.best_metric, self.best_epoch)
+        log.info(
+            "resumed from %s after epoch %d (best val AUC %.4f at epoch %d)",
+            path,
+            self.start_epoch,
+            self.best_metric,
+            self.best_epoch,
+        )
 
     # ---- one epoch --------------------------------------------------------------------------
     def prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +292,9 @@ class Trainer:
         if isinstance(self.optimizer, SAM):
             losses = sam_step(self.model, batch, self.optimizer, amp=amp, device=self.device)
         else:
-            losses = plain_step(self.model, batch, self.optimizer, amp=amp, device=self.device, scaler=self.scaler)
+            losses = plain_step(
+                self.model, batch, self.optimizer, amp=amp, device=self.device, scaler=self.scaler
+            )
         self.global_step += 1
         return losses
 
@@ -240,7 +310,14 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         steps, skipped = 0, 0
         show = self.info.is_main and self.cfg["train"]["progress"]
-        bar = tqdm(self.epoch_batches(epoch), total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}", disable=not show, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            self.epoch_batches(epoch),
+            total=len(self.train_loader),
+            desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}",
+            disable=not show,
+            leave=False,
+            dynamic_ncols=True,
+        )
         for batch in bar:
             skipped += int(batch.pop("n_skipped", 0))
             if not self._batch_usable(batch):
@@ -253,7 +330,15 @@ class Trainer:
                 bar.set_postfix(loss=f"{float(losses['overall']):.4f}")
         bar.close()
         names = sorted(sums)
-        totals = all_reduce_sum(torch.stack([sums[k] for k in names] + [torch.tensor(float(steps), device=self.device), torch.tensor(float(skipped), device=self.device)]))
+        totals = all_reduce_sum(
+            torch.stack(
+                [sums[k] for k in names]
+                + [
+                    torch.tensor(float(steps), device=self.device),
+                    torch.tensor(float(skipped), device=self.device),
+                ]
+            )
+        )
         n = max(float(totals[-2]), 1.0)
         stats = {f"train_{k}": float(totals[i]) / n for i, k in enumerate(names)}
         stats["skipped_images"] = int(totals[-1])
@@ -268,8 +353,17 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Validation AUC, accuracy, loss and FPR gap on the fixed validation pairing (all processes)."""
-        result = run_inference(unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"])
-        parts = all_gather_objects((result["logits"].numpy(), result["label"].numpy(), result["group"].numpy(), len(result["skipped"])))
+        result = run_inference(
+            unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"]
+        )
+        parts = all_gather_objects(
+            (
+                result["logits"].numpy(),
+                result["label"].numpy(),
+                result["group"].numpy(),
+                len(result["skipped"]),
+            )
+        )
         logits = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
         groups = np.concatenate([p[2] for p in parts])
@@ -277,7 +371,9 @@ class Trainer:
             raise DataError("no validation image could be read")
         prob = torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy()
         metrics = {f"val_{k}": v for k, v in validation_metrics(labels, prob, groups).items()}
-        metrics["val_loss"] = float(torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
+        metrics["val_loss"] = float(
+            torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
+        )
         metrics["val_skipped_images"] = sum(p[3] for p in parts)
         return metrics
 
@@ -286,7 +382,9 @@ class Trainer:
         """Train from ``start_epoch`` to ``train.epochs``, validating and checkpointing each epoch."""
         epochs = int(self.cfg["train"]["epochs"])
         if self.start_epoch >= epochs:
-            log.info("nothing to do: %d epoch(s) already done, train.epochs=%d", self.start_epoch, epochs)
+            log.info(
+                "nothing to do: %d epoch(s) already done, train.epochs=%d", self.start_epoch, epochs
+            )
         for epoch in range(self.start_epoch, epochs):
             t0 = time.time()
             lr = self.base_optimizer.param_groups[0]["lr"]
@@ -300,7 +398,12 @@ class Trainer:
                 self.best_metric, self.best_epoch = auc, epoch + 1
             row["missing_images"] = self.missing_images
             if row["skipped_images"] or row["val_skipped_images"]:
-                log.warning("epoch %d: skipped %d unreadable training and %d validation image(s)", epoch + 1, row["skipped_images"], row["val_skipped_images"])
+                log.warning(
+                    "epoch %d: skipped %d unreadable training and %d validation image(s)",
+                    epoch + 1,
+                    row["skipped_images"],
+                    row["val_skipped_images"],
+                )
             row["seconds"] = round(time.time() - t0, 3)
             row["best"] = int(improved)
             rng = all_gather_objects(rng_state())
@@ -310,7 +413,12 @@ class Trainer:
                 if improved:
                     save_atomic(ckpt, self.run_dir / "best.pt")
                 self._append_summary(row)
-                log.info("epoch %d/%d: %s", epoch + 1, epochs, ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "epoch"))
+                log.info(
+                    "epoch %d/%d: %s",
+                    epoch + 1,
+                    epochs,
+                    ", ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "epoch"),
+                )
             barrier()
 
     def prepare_run_dir(self, resuming: bool) -> None:

@@ -73,11 +73,15 @@ def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--config {source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(
+            f"--config {source}: not valid YAML ({str(exc).splitlines()[0]})"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {source}: expected a mapping of keys, found {type(data).__name__}")
+        raise ConfigError(
+            f"--config {source}: expected a mapping of keys, found {type(data).__name__}"
+        )
     return data
 
 
@@ -87,7 +91,9 @@ def _load_source(config: str | Path | None) -> dict[str, Any]:
     path = Path(config)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise ConfigError(f"--config {config}: no such file (presets: {', '.join(list_presets())})")
+            raise ConfigError(
+                f"--config {config}: no such file (presets: {', '.join(list_presets())})"
+            )
         return _read_yaml(path.read_text(encoding="utf-8"), str(config))
     name = str(config)
     if name not in list_presets():
@@ -104,7 +110,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"override {item!r}: expected KEY=VALUE with a dotted key, e.g. train.epochs=3")
+            raise ConfigError(
+                f"override {item!r}: expected KEY=VALUE with a dotted key, e.g. train.epochs=3"
+            )
         try:
             value = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:
@@ -119,7 +127,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return result
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any], prefix: str, open_sections: tuple[str, ...]) -> None:
+def _merge(
+    base: dict[str, Any], update: Mapping[str, Any], prefix: str, open_sections: tuple[str, ...]
+) -> None:
     for key, value in update.items():
         dotted = f"{prefix}{key}"
         if not isinstance(key, str):
@@ -129,7 +139,9 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any], prefix: str, open_se
             raise ConfigError(f"unknown config key {dotted!r} (known here: {known})")
         if isinstance(base.get(key), dict) and prefix.rstrip(".") not in open_sections:
             if not isinstance(value, Mapping):
-                raise ConfigError(f"config key {dotted!r}: expected a section of keys, found {value!r}")
+                raise ConfigError(
+                    f"config key {dotted!r}: expected a section of keys, found {value!r}"
+                )
             _merge(base[key], value, f"{dotted}.", open_sections)
         else:
             base[key] = copy.deepcopy(value)
@@ -145,23 +157,35 @@ def _check_types(cfg: dict[str, Any]) -> None:
                     walk(default, value, f"{dotted}.")
             elif isinstance(default, bool):
                 if not isinstance(value, bool):
-                    raise ConfigError(f"config key {dotted!r}: expected true or false, found {value!r}")
+                    raise ConfigError(
+                        f"config key {dotted!r}: expected true or false, found {value!r}"
+                    )
             elif isinstance(default, (int, float)) and not isinstance(default, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise ConfigError(f"config key {dotted!r}: expected a number, found {value!r}")
                 if isinstance(default, int) and not isinstance(value, int):
-                    raise ConfigError(f"config key {dotted!r}: expected an integer, found {value!r}")
+                    raise ConfigError(
+                        f"config key {dotted!r}: expected an integer, found {value!r}"
+                    )
             choices = _CHOICES.get(tuple(dotted.split(".")))
             if choices and value not in choices:
-                raise ConfigError(f"config key {dotted!r}: expected one of {', '.join(choices)}, found {value!r}")
+                raise ConfigError(
+                    f"config key {dotted!r}: expected one of {', '.join(choices)}, found {value!r}"
+                )
 
     walk(DEFAULTS, cfg, "")
     if cfg["train"]["epochs"] < 1:
-        raise ConfigError(f"config key 'train.epochs': expected at least 1, found {cfg['train']['epochs']}")
+        raise ConfigError(
+            f"config key 'train.epochs': expected at least 1, found {cfg['train']['epochs']}"
+        )
     if cfg["data"]["batch_size"] < 1:
-        raise ConfigError(f"config key 'data.batch_size': expected at least 1, found {cfg['data']['batch_size']}")
+        raise ConfigError(
+            f"config key 'data.batch_size': expected at least 1, found {cfg['data']['batch_size']}"
+        )
     if not isinstance(cfg["model"].get("name"), str):
-        raise ConfigError(f"config key 'model.name': expected a detector name, found {cfg['model'].get('name')!r}")
+        raise ConfigError(
+            f"config key 'model.name': expected a detector name, found {cfg['model'].get('name')!r}"
+        )
     if cfg["optim"]["sam"] and cfg["train"]["amp"] == "fp16":
         raise ConfigError(
             "train.amp=fp16 cannot be combined with optim.sam=true (a GradScaler cannot unscale the "
@@ -169,7 +193,9 @@ def _check_types(cfg: dict[str, Any]) -> None:
         )
 
 
-def load_config(config: str | Path | None = None, overrides: list[str] | Mapping[str, Any] = ()) -> dict[str, Any]:
+def load_config(
+    config: str | Path | None = None, overrides: list[str] | Mapping[str, Any] = ()
+) -> dict[str, Any]:
     """Resolve the configuration: defaults < file or preset < overrides.
 
     Parameters
@@ -190,8 +216,14 @@ def load_config(config: str | Path | None = None, overrides: list[str] | Mapping
     if "model" in source and "name" not in source["model"]:
         source["model"]["name"] = DEFAULTS["model"]["name"]
     _merge(cfg, source, "", open_sections=("model",))
-    extra = parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else dict(overrides)
-    if "model" in extra and "name" in extra["model"] and extra["model"]["name"] != cfg["model"]["name"]:
+    extra = (
+        parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else dict(overrides)
+    )
+    if (
+        "model" in extra
+        and "name" in extra["model"]
+        and extra["model"]["name"] != cfg["model"]["name"]
+    ):
         cfg["model"] = {}  # switching detectors drops the preset's detector options
     _merge(cfg, extra, "", open_sections=("model",))
     _check_types(cfg)

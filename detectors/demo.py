@@ -46,7 +46,15 @@ import pandas as pd
 from ._cli import run_cli, setup_logging
 from ._errors import ConfigError
 
-__all__ = ["collect_photos", "write_annotations", "train_sbi", "run_demo", "DemoResult", "SYNTHETIC_NOTE", "main"]
+__all__ = [
+    "collect_photos",
+    "write_annotations",
+    "train_sbi",
+    "run_demo",
+    "DemoResult",
+    "SYNTHETIC_NOTE",
+    "main",
+]
 
 log = logging.getLogger("detectors.demo")
 
@@ -74,7 +82,9 @@ def _read_rgb(path: Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def _write_clip(path: Path, face: np.ndarray, cutaway: np.ndarray, n: int = 8, size: int = 320) -> None:
+def _write_clip(
+    path: Path, face: np.ndarray, cutaway: np.ndarray, n: int = 8, size: int = 320
+) -> None:
     """An MJPG clip: a slow pan over the top of ``face`` (``size`` x ``size`` window), frames 3 and 6
     replaced by ``cutaway`` (no face)."""
     import cv2
@@ -93,7 +103,9 @@ def _write_clip(path: Path, face: np.ndarray, cutaway: np.ndarray, n: int = 8, s
         writer.release()
 
 
-def collect_photos(folder: str | Path, *, n_lfw: int = 40, camera: bool = False, clip: bool = True) -> pd.DataFrame:
+def collect_photos(
+    folder: str | Path, *, n_lfw: int = 40, camera: bool = False, clip: bool = True
+) -> pd.DataFrame:
     """Write the demo's photos (module docstring) into ``folder``; returns ``path, identity, source``.
 
     Raises :class:`ConfigError` when scikit-image or matplotlib's sample data is missing.
@@ -104,7 +116,9 @@ def collect_photos(folder: str | Path, *, n_lfw: int = 40, camera: bool = False,
     folder.mkdir(parents=True, exist_ok=True)
     data = _skimage_data_dir()
     if data is None or not (data / "astronaut.png").is_file():
-        raise ConfigError("the demo needs scikit-image's bundled sample photos: pip install 'fairaudit[faces]'")
+        raise ConfigError(
+            "the demo needs scikit-image's bundled sample photos: pip install 'fairaudit[faces]'"
+        )
     from matplotlib import cbook
 
     hopper = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
@@ -123,16 +137,32 @@ def collect_photos(folder: str | Path, *, n_lfw: int = 40, camera: bool = False,
         faces = np.load(lfw_file)[: min(n_lfw, 100)]  # the first 100 are faces, the rest are not
         (folder / "lfw").mkdir(exist_ok=True)
         for i, face in enumerate(faces):
-            big = cv2.resize((face * 255).round().astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC)
+            big = cv2.resize(
+                (face * 255).round().astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC
+            )
             big = np.pad(big, 50, mode="edge")
             Image.fromarray(big).convert("RGB").save(folder / "lfw" / f"lfw_{i:03d}.png")
-            rows.append((f"lfw/lfw_{i:03d}.png", f"lfw_{i:03d}", f"scikit-image lfw_subset.npy face {i} (identity unknown)"))
+            rows.append(
+                (
+                    f"lfw/lfw_{i:03d}.png",
+                    f"lfw_{i:03d}",
+                    f"scikit-image lfw_subset.npy face {i} (identity unknown)",
+                )
+            )
     elif n_lfw > 0:
         log.warning("scikit-image has no lfw_subset.npy here: the demo runs without LFW faces")
     coffee = data / "coffee.png"
     if clip and coffee.is_file():
-        _write_clip(folder / "astronaut_clip.avi", _read_rgb(data / "astronaut.png"), _read_rgb(coffee))
-        rows.append(("astronaut_clip.avi", "astronaut", "clip made from astronaut.png, frames 3 and 6 a coffee cup"))
+        _write_clip(
+            folder / "astronaut_clip.avi", _read_rgb(data / "astronaut.png"), _read_rgb(coffee)
+        )
+        rows.append(
+            (
+                "astronaut_clip.avi",
+                "astronaut",
+                "clip made from astronaut.png, frames 3 and 6 a coffee cup",
+            )
+        )
         shutil.copyfile(coffee, folder / "coffee.png")
         rows.append(("coffee.png", "no_one", "scikit-image coffee.png (no face)"))
     return pd.DataFrame(rows, columns=["path", "identity", "source"])
@@ -148,15 +178,29 @@ def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
     table["race"] = [group_of[i][1] for i in table["identity"]]
     table["demographics"] = "synthetic"
     path = Path(path)
-    table[["path", "label", "identity", "gender", "race", "demographics", "source"]].to_csv(path, index=False)
+    table[["path", "label", "identity", "gender", "race", "demographics", "source"]].to_csv(
+        path, index=False
+    )
     return path
 
 
-def train_sbi(data: str | Path, run_dir: str | Path, *, epochs: int = 3, seed: int = 0, extra: list[str] = ()) -> Path:
+def train_sbi(
+    data: str | Path, run_dir: str | Path, *, epochs: int = 3, seed: int = 0, extra: list[str] = ()
+) -> Path:
     """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder."""
     from .train import main as train_main
 
-    argv = ["--config", "tiny", f"data.root={data}", "data.fakes=sbi", f"run_dir={run_dir}", f"train.epochs={epochs}", f"seed={seed}", *extra, "--overwrite"]
+    argv = [
+        "--config",
+        "tiny",
+        f"data.root={data}",
+        "data.fakes=sbi",
+        f"run_dir={run_dir}",
+        f"train.epochs={epochs}",
+        f"seed={seed}",
+        *extra,
+        "--overwrite",
+    ]
     code = train_main(argv)
     if code != 0:
         raise RuntimeError(f"training exited with {code}")
@@ -200,7 +244,9 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     photos = out / "photos"
-    annotations = write_annotations(collect_photos(photos, n_lfw=n_lfw, camera=camera), photos / "annotations.csv")
+    annotations = write_annotations(
+        collect_photos(photos, n_lfw=n_lfw, camera=camera), photos / "annotations.csv"
+    )
     data = out / "data"
     settings = PrepareSettings(frames=frames, size=size, detector="auto" if camera else "hog")
     prepare(annotations, data, settings=settings, workers=workers, seed=seed, progress=progress)
@@ -209,25 +255,77 @@ def run_demo(
     predictions = out / "predictions"
     from .predict import main as predict_main
 
-    if predict_main(["--checkpoint", str(run / "best.pt"), "--csv", str(test_csv), "--out", str(predictions), "--num-workers", "0"]) != 0:
+    if (
+        predict_main(
+            [
+                "--checkpoint",
+                str(run / "best.pt"),
+                "--csv",
+                str(test_csv),
+                "--out",
+                str(predictions),
+                "--num-workers",
+                "0",
+            ]
+        )
+        != 0
+    ):
         raise RuntimeError("prediction failed")
     audit = out / "audit"
-    cmd = [sys.executable, "-m", "fairaudit", "report", str(predictions / "preds.npy"), str(predictions / "labels.npy"), str(predictions / "test.csv"),
-           "--cluster", "video_id", "--n-boot", str(n_boot), "--seed", str(seed), "--out", str(audit), "--format", "markdown"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fairaudit",
+        "report",
+        str(predictions / "preds.npy"),
+        str(predictions / "labels.npy"),
+        str(predictions / "test.csv"),
+        "--cluster",
+        "video_id",
+        "--n-boot",
+        str(n_boot),
+        "--seed",
+        str(seed),
+        "--out",
+        str(audit),
+        "--format",
+        "markdown",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     report = out / "report.md"
     text = f"# Demo audit (synthetic demographic labels)\n\n> {SYNTHETIC_NOTE}\n\n" + proc.stdout
     if proc.returncode != 0:
         text += f"\n\nfairaudit exited with {proc.returncode}:\n\n```\n{proc.stderr}\n```\n"
     report.write_text(text, encoding="utf-8")
-    return DemoResult(out, photos, annotations, data, run, test_csv, predictions, audit, report, proc.returncode, proc.stdout + proc.stderr)
+    return DemoResult(
+        out,
+        photos,
+        annotations,
+        data,
+        run,
+        test_csv,
+        predictions,
+        audit,
+        report,
+        proc.returncode,
+        proc.stdout + proc.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m detectors.demo", description="Offline demo on real photos shipped by installed wheels: prepare -> self-blended training -> predict -> fairaudit report (synthetic demographic labels).")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.demo",
+        description="Offline demo on real photos shipped by installed wheels: prepare -> self-blended training -> predict -> fairaudit report (synthetic demographic labels).",
+    )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--lfw", type=int, default=40, help="LFW-subset faces to include (0..100, default 40)")
-    p.add_argument("--camera", action="store_true", help="include the cameraman (needs the CNN detector: several seconds)")
+    p.add_argument(
+        "--lfw", type=int, default=40, help="LFW-subset faces to include (0..100, default 40)"
+    )
+    p.add_argument(
+        "--camera",
+        action="store_true",
+        help="include the cameraman (needs the CNN detector: several seconds)",
+    )
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--size", type=int, default=128, help="side of the face crops (default 128)")
     p.add_argument("--frames", type=int, default=8, help="frames sampled from the demo clip")
@@ -237,8 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     print(SYNTHETIC_NOTE)
-    result = run_demo(args.out, n_lfw=args.lfw, camera=args.camera, epochs=args.epochs, size=args.size, frames=args.frames,
-                      workers=args.workers, seed=args.seed, n_boot=args.n_boot, progress=sys.stderr.isatty())
+    result = run_demo(
+        args.out,
+        n_lfw=args.lfw,
+        camera=args.camera,
+        epochs=args.epochs,
+        size=args.size,
+        frames=args.frames,
+        workers=args.workers,
+        seed=args.seed,
+        n_boot=args.n_boot,
+        progress=sys.stderr.isatty(),
+    )
     print(result.audit_text)
     print(f"report with the synthetic-label note: {result.report}")
     return result.audit_exit

@@ -45,7 +45,14 @@ from ._cli import run_cli, setup_logging
 from ._distributed import DistInfo, resolve_device
 from ._engine import run_inference
 from ._errors import DataError
-from .data import ImageListDataset, ImageTable, build_transform, collate_images, group_names, read_table
+from .data import (
+    ImageListDataset,
+    ImageTable,
+    build_transform,
+    collate_images,
+    group_names,
+    read_table,
+)
 
 __all__ = ["main", "predict", "write_seed_layout", "aggregate_videos"]
 
@@ -85,7 +92,14 @@ def predict(
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     model = model_from_checkpoint(ckpt).to(dev).eval()
     dataset = dataset or ckpt.get("dataset", "ff++")
-    table = read_table(csv, dataset=dataset, role="any", require_groups=False, require_labels=False, skip_missing=skip_bad_images)
+    table = read_table(
+        csv,
+        dataset=dataset,
+        role="any",
+        require_groups=False,
+        require_labels=False,
+        skip_missing=skip_bad_images,
+    )
     tf = ckpt["transform"]
     model.mean, model.std = tuple(tf["mean"]), tuple(tf["std"])  # as trained
     transform = build_transform(int(tf["input_size"]))
@@ -127,7 +141,9 @@ def _group_column(groups: np.ndarray, dataset: str) -> list[str]:
     return [names[g] if 0 <= g < len(names) else "" for g in groups]
 
 
-def _write_arrays(out: Path, frame: pd.DataFrame, labels: np.ndarray, logits: np.ndarray, prob: np.ndarray) -> None:
+def _write_arrays(
+    out: Path, frame: pd.DataFrame, labels: np.ndarray, logits: np.ndarray, prob: np.ndarray
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "preds.npy", prob.astype(np.float64))
     np.save(out / "logits.npy", logits.astype(np.float32))
@@ -136,7 +152,9 @@ def _write_arrays(out: Path, frame: pd.DataFrame, labels: np.ndarray, logits: np
     frame.to_csv(out / "test.csv", index=False)
 
 
-def write_seed_layout(folder: Path, labels: np.ndarray, groups: np.ndarray, logits: np.ndarray, dataset: str) -> None:
+def write_seed_layout(
+    folder: Path, labels: np.ndarray, groups: np.ndarray, logits: np.ndarray, dataset: str
+) -> None:
     """The research code's per-group files: ``<gender>,<race>labels.npy`` and
     ``<gender>,<race>predictions.npy`` (the raw class-1 logit ``logits[:, 1]``), one pair per group
     of the coding (empty arrays for absent groups, as the research code writes them)."""
@@ -147,7 +165,14 @@ def write_seed_layout(folder: Path, labels: np.ndarray, groups: np.ndarray, logi
         np.save(folder / f"{name}predictions.npy", logits[mask, 1].astype(np.float32))
 
 
-def aggregate_videos(frame: pd.DataFrame, video_column: str, labels: np.ndarray, logits: np.ndarray, prob: np.ndarray, how: str = "mean") -> dict[str, Any]:
+def aggregate_videos(
+    frame: pd.DataFrame,
+    video_column: str,
+    labels: np.ndarray,
+    logits: np.ndarray,
+    prob: np.ndarray,
+    how: str = "mean",
+) -> dict[str, Any]:
     """One row per video: mean (or max) p(fake) and mean logits of its frames.
 
     The video's label must be the same on every frame; its demographic columns
@@ -169,7 +194,9 @@ def aggregate_videos(frame: pd.DataFrame, video_column: str, labels: np.ndarray,
         np.maximum.at(hi, vid, labels)
         if (lo != hi).any():
             bad = uniq[order][np.flatnonzero(lo != hi)[0]]
-            raise DataError(f"video {bad!r} has frames labelled both real and fake: cannot aggregate per video")
+            raise DataError(
+                f"video {bad!r} has frames labelled both real and fake: cannot aggregate per video"
+            )
         video_labels = lo
     else:
         video_labels = np.full(n_videos, -1)
@@ -183,10 +210,24 @@ def aggregate_videos(frame: pd.DataFrame, video_column: str, labels: np.ndarray,
         np.maximum.at(video_prob, vid, prob)
     video_frame = frame.iloc[first[order]].reset_index(drop=True).copy()
     video_frame.insert(len(video_frame.columns), "n_frames", counts)
-    return {"frame": video_frame, "labels": video_labels, "logits": video_logits, "prob": video_prob}
+    return {
+        "frame": video_frame,
+        "labels": video_labels,
+        "logits": video_logits,
+        "prob": video_prob,
+    }
 
 
-def _predictions_table(frame: pd.DataFrame, rows: np.ndarray, labels: np.ndarray, groups: np.ndarray, logits: np.ndarray, prob: np.ndarray, dataset: str, video_column: str | None) -> pd.DataFrame:
+def _predictions_table(
+    frame: pd.DataFrame,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
+    logits: np.ndarray,
+    prob: np.ndarray,
+    dataset: str,
+    video_column: str | None,
+) -> pd.DataFrame:
     table = pd.DataFrame({"row": rows, "img_path": frame["img_path"].to_numpy()})
     if (labels >= 0).all():
         table["label"] = labels
@@ -200,18 +241,49 @@ def _predictions_table(frame: pd.DataFrame, rows: np.ndarray, labels: np.ndarray
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m detectors.predict", description="Score the images of a CSV with a trained detector.")
-    p.add_argument("--checkpoint", required=True, help="a last.pt / best.pt written by detectors.train")
-    p.add_argument("--csv", required=True, help="CSV of the research schema (img_path, label, demographics)")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.predict",
+        description="Score the images of a CSV with a trained detector.",
+    )
+    p.add_argument(
+        "--checkpoint", required=True, help="a last.pt / best.pt written by detectors.train"
+    )
+    p.add_argument(
+        "--csv", required=True, help="CSV of the research schema (img_path, label, demographics)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-workers", type=int, default=2)
-    p.add_argument("--dataset", default=None, help="group coding of the CSV (ff++, dfdc, celebdf, dfd); default: the checkpoint's")
-    p.add_argument("--skip-bad-images", action="store_true", help="skip (and list in skipped.csv) missing or unreadable images")
-    p.add_argument("--seed-layout", nargs="?", const="", default=None, metavar="FOLDER", help="also write the research per-group files (default folder: OUT/seed_layout)")
-    p.add_argument("--video-column", default="video_id", help="column naming each frame's video; aggregated into OUT/video/ when present")
-    p.add_argument("--video-aggregate", choices=("mean", "max"), default="mean", help="how frame p(fake) become a video's")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="group coding of the CSV (ff++, dfdc, celebdf, dfd); default: the checkpoint's",
+    )
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip (and list in skipped.csv) missing or unreadable images",
+    )
+    p.add_argument(
+        "--seed-layout",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FOLDER",
+        help="also write the research per-group files (default folder: OUT/seed_layout)",
+    )
+    p.add_argument(
+        "--video-column",
+        default="video_id",
+        help="column naming each frame's video; aggregated into OUT/video/ when present",
+    )
+    p.add_argument(
+        "--video-aggregate",
+        choices=("mean", "max"),
+        default="mean",
+        help="how frame p(fake) become a video's",
+    )
     p.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast for inference")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     return p
@@ -221,8 +293,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging()
     t0 = time.time()
-    res = predict(args.checkpoint, args.csv, device=args.device, batch_size=args.batch_size, num_workers=args.num_workers,
-                  skip_bad_images=args.skip_bad_images, dataset=args.dataset, amp=args.amp, progress=args.progress)
+    res = predict(
+        args.checkpoint,
+        args.csv,
+        device=args.device,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        skip_bad_images=args.skip_bad_images,
+        dataset=args.dataset,
+        amp=args.amp,
+        progress=args.progress,
+    )
     out = Path(args.out)
     table: ImageTable = res["table"]
     rows = res["rows"]
@@ -230,22 +311,55 @@ def main(argv: list[str] | None = None) -> int:
     labels, groups = table.labels[rows], table.groups[rows]
     _write_arrays(out, frame, labels, res["logits"], res["prob"])
     video_column = args.video_column if args.video_column in frame.columns else None
-    _predictions_table(frame, table.rows[rows], labels, groups, res["logits"], res["prob"], res["dataset"], video_column).to_csv(out / "predictions.csv", index=False)
+    _predictions_table(
+        frame,
+        table.rows[rows],
+        labels,
+        groups,
+        res["logits"],
+        res["prob"],
+        res["dataset"],
+        video_column,
+    ).to_csv(out / "predictions.csv", index=False)
     if res["skipped"]:
         pd.DataFrame({"row": res["skipped"]}).to_csv(out / "skipped.csv", index=False)
-        log.warning("skipped %d unreadable image(s); their rows are listed in %s", len(res["skipped"]), out / "skipped.csv")
+        log.warning(
+            "skipped %d unreadable image(s); their rows are listed in %s",
+            len(res["skipped"]),
+            out / "skipped.csv",
+        )
     if args.seed_layout is not None:
         if (labels < 0).any() or (groups < 0).any():
-            raise DataError(f"--seed-layout needs the label and intersec_label columns in {args.csv}")
-        write_seed_layout(Path(args.seed_layout) if args.seed_layout else out / "seed_layout", labels, groups, res["logits"], res["dataset"])
+            raise DataError(
+                f"--seed-layout needs the label and intersec_label columns in {args.csv}"
+            )
+        write_seed_layout(
+            Path(args.seed_layout) if args.seed_layout else out / "seed_layout",
+            labels,
+            groups,
+            res["logits"],
+            res["dataset"],
+        )
     if video_column:
-        videos = aggregate_videos(frame, video_column, labels, res["logits"], res["prob"], args.video_aggregate)
-        _write_arrays(out / "video", videos["frame"], videos["labels"], videos["logits"], videos["prob"])
+        videos = aggregate_videos(
+            frame, video_column, labels, res["logits"], res["prob"], args.video_aggregate
+        )
+        _write_arrays(
+            out / "video", videos["frame"], videos["labels"], videos["logits"], videos["prob"]
+        )
     meta = {
-        "checkpoint": str(args.checkpoint), "model": res["model_name"], "epoch": res["epoch"], "csv": str(args.csv),
-        "dataset": res["dataset"], "score_rule": SCORE_RULE, "n": int(len(rows)), "skipped": len(res["skipped"]),
-        "video_column": video_column, "video_aggregate": args.video_aggregate if video_column else None,
-        "seconds": round(time.time() - t0, 3), "torch": str(torch.__version__),
+        "checkpoint": str(args.checkpoint),
+        "model": res["model_name"],
+        "epoch": res["epoch"],
+        "csv": str(args.csv),
+        "dataset": res["dataset"],
+        "score_rule": SCORE_RULE,
+        "n": int(len(rows)),
+        "skipped": len(res["skipped"]),
+        "video_column": video_column,
+        "video_aggregate": args.video_aggregate if video_column else None,
+        "seconds": round(time.time() - t0, 3),
+        "torch": str(torch.__version__),
     }
     (out / "predict.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     print(f"wrote {len(rows)} predictions to {out} (skipped {len(res['skipped'])})")

@@ -68,7 +68,13 @@ __all__ = ["PrepareSettings", "prepare", "read_annotations", "main", "FFPP_METHO
 log = logging.getLogger("detectors.prepare")
 
 #: FF++ manipulation names -> ``spe_label`` (spec section 3.1)
-FFPP_METHODS = {"deepfakes": 1, "face2face": 2, "faceswap": 3, "neuraltextures": 4, "faceshifter": 5}
+FFPP_METHODS = {
+    "deepfakes": 1,
+    "face2face": 2,
+    "faceswap": 3,
+    "neuraltextures": 4,
+    "faceshifter": 5,
+}
 #: output file -> (split, label or None for both)
 OUTPUT_FILES = {
     "faketrain.csv": ("train", 1),
@@ -77,9 +83,39 @@ OUTPUT_FILES = {
     "realval.csv": ("val", 0),
     "test.csv": ("test", None),
 }
-_GENDERS = {"male": "male", "m": "male", "man": "male", "female": "nonmale", "f": "nonmale", "woman": "nonmale", "nonmale": "nonmale"}
-_RACES = {"asian": "asian", "white": "white", "black": "black", "others": "others", "other": "others"}
-_CONSUMED = {"ann_row", "media", "path", "label", "identity", "method", "spe_label", "gender", "race", "ismale", "isasian", "iswhite", "isblack", "intersec_label", "video_id"}
+_GENDERS = {
+    "male": "male",
+    "m": "male",
+    "man": "male",
+    "female": "nonmale",
+    "f": "nonmale",
+    "woman": "nonmale",
+    "nonmale": "nonmale",
+}
+_RACES = {
+    "asian": "asian",
+    "white": "white",
+    "black": "black",
+    "others": "others",
+    "other": "others",
+}
+_CONSUMED = {
+    "ann_row",
+    "media",
+    "path",
+    "label",
+    "identity",
+    "method",
+    "spe_label",
+    "gender",
+    "race",
+    "ismale",
+    "isasian",
+    "iswhite",
+    "isblack",
+    "intersec_label",
+    "video_id",
+}
 _OUTPUT_NAMES = {"img_path", "frame", "split"}
 _DONE = "faces.json"
 _FORMAT = 1
@@ -111,7 +147,9 @@ class PrepareSettings:
         if self.size < 16:
             raise ConfigError(f"--size {self.size}: expected at least 16 pixels")
         if not 0 <= self.margin <= 2:
-            raise ConfigError(f"--margin {self.margin}: expected a fraction of the face size per side in [0, 2]")
+            raise ConfigError(
+                f"--margin {self.margin}: expected a fraction of the face size per side in [0, 2]"
+            )
 
     def fingerprint(self, detector: dict[str, Any]) -> dict[str, Any]:
         """Everything that changes the saved faces (model files by name, not path)."""
@@ -124,7 +162,9 @@ class PrepareSettings:
             "detector": detector["detector"],
             "upsample": self.upsample,
             "hog_threshold": self.hog_threshold,
-            "landmark_model": Path(detector["landmark_model"]).name if detector["landmark_model"] else None,
+            "landmark_model": Path(detector["landmark_model"]).name
+            if detector["landmark_model"]
+            else None,
         }
 
 
@@ -153,7 +193,9 @@ def _parse_method(value: Any, where: str) -> int:
     except ValueError:
         number = float("nan")
     if number != number or number < 1 or number % 1:
-        raise DataError(f"method must be an id >= 1 or one of {', '.join(n.title() for n in FFPP_METHODS)}; {where} has {value!r}")
+        raise DataError(
+            f"method must be an id >= 1 or one of {', '.join(n.title() for n in FFPP_METHODS)}; {where} has {value!r}"
+        )
     return int(number)
 
 
@@ -166,27 +208,41 @@ def _flag(value: Any, column: str, where: str) -> bool:
     raise DataError(f"{column} must be 1 or -1; {where} has {value!r}")
 
 
-def _gender_race(rec: dict[str, Any], columns: set[str], coding: tuple, dataset: str, where: str) -> tuple[str, str]:
+def _gender_race(
+    rec: dict[str, Any], columns: set[str], coding: tuple, dataset: str, where: str
+) -> tuple[str, str]:
     if "gender" in columns and "race" in columns:
         g, r = str(rec["gender"]).strip().lower(), str(rec["race"]).strip().lower()
         if g not in _GENDERS:
             raise DataError(f"gender must be male or female; {where} has {rec['gender']!r}")
         if r not in _RACES:
-            raise DataError(f"race must be one of asian, white, black, others; {where} has {rec['race']!r}")
+            raise DataError(
+                f"race must be one of asian, white, black, others; {where} has {rec['race']!r}"
+            )
         gender, race = _GENDERS[g], _RACES[r]
     elif "ismale" in columns:
         gender = "male" if _flag(rec["ismale"], "ismale", where) else "nonmale"
-        flagged = [r for r in ("asian", "white", "black") if f"is{r}" in columns and _flag(rec[f"is{r}"], f"is{r}", where)]
+        flagged = [
+            r
+            for r in ("asian", "white", "black")
+            if f"is{r}" in columns and _flag(rec[f"is{r}"], f"is{r}", where)
+        ]
         if len(flagged) > 1:
-            raise DataError(f"at most one of isasian, iswhite, isblack may be 1; {where} has {', '.join('is' + r for r in flagged)}")
+            raise DataError(
+                f"at most one of isasian, iswhite, isblack may be 1; {where} has {', '.join('is' + r for r in flagged)}"
+            )
         race = flagged[0] if flagged else "others"
     else:
         text = str(rec["intersec_label"]).strip()
         if not re.fullmatch(r"\d+(\.0)?", text) or int(float(text)) >= len(coding):
-            raise DataError(f"intersec_label must be a {dataset} group id 0..{len(coding) - 1}; {where} has {rec['intersec_label']!r}")
+            raise DataError(
+                f"intersec_label must be a {dataset} group id 0..{len(coding) - 1}; {where} has {rec['intersec_label']!r}"
+            )
         gender, race = coding[int(float(text))]
     if (gender, race) not in coding:
-        raise DataError(f"{where}: group {gender},{race} does not exist in the {dataset} coding ({', '.join(f'{g},{r}' for g, r in coding)})")
+        raise DataError(
+            f"{where}: group {gender},{race} does not exist in the {dataset} coding ({', '.join(f'{g},{r}' for g, r in coding)})"
+        )
     return gender, race
 
 
@@ -195,7 +251,9 @@ def _video_key(value: str) -> str:
     return key or "video"
 
 
-def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike | None = None, dataset: str = "ff++") -> pd.DataFrame:
+def read_annotations(
+    path: str | os.PathLike, *, input_root: str | os.PathLike | None = None, dataset: str = "ff++"
+) -> pd.DataFrame:
     """Read and validate the annotation table (module docstring).
 
     Returns
@@ -212,7 +270,10 @@ def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike |
     DataError
         Naming the file and the first bad row.
     """
-    from .data import GROUP_CODINGS, check_dataset  # (imports torch: kept out of the worker processes)
+    from .data import (
+        GROUP_CODINGS,
+        check_dataset,
+    )  # (imports torch: kept out of the worker processes)
 
     path = Path(path)
     check_dataset(dataset)
@@ -227,8 +288,19 @@ def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike |
     missing = [c for c in ("path", "label", "identity") if c not in columns]
     has_demo = {"gender", "race"} <= columns or "ismale" in columns or "intersec_label" in columns
     if missing or not has_demo:
-        need = ", ".join(missing + ([] if has_demo else ["demographics (gender and race, or ismale/isasian/iswhite/isblack, or intersec_label)"]))
-        raise DataError(f"annotations {path}: missing column(s) {need} (found: {', '.join(table.columns) or 'none'})")
+        need = ", ".join(
+            missing
+            + (
+                []
+                if has_demo
+                else [
+                    "demographics (gender and race, or ismale/isasian/iswhite/isblack, or intersec_label)"
+                ]
+            )
+        )
+        raise DataError(
+            f"annotations {path}: missing column(s) {need} (found: {', '.join(table.columns) or 'none'})"
+        )
     if len(table) == 0:
         raise DataError(f"annotations {path}: no data rows")
     root = Path(input_root) if input_root is not None else path.parent
@@ -236,11 +308,17 @@ def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike |
         raise DataError(f"--input {root}: not a folder")
     coding = GROUP_CODINGS[dataset]
     races = ("asian", "white", "black") if len(coding) == 8 else ("white", "black")
-    method_col = "method" if "method" in columns else ("spe_label" if "spe_label" in columns else None)
+    method_col = (
+        "method" if "method" in columns else ("spe_label" if "spe_label" in columns else None)
+    )
     extras = [c for c in table.columns if c not in _CONSUMED and c not in _OUTPUT_NAMES]
     dropped = [c for c in table.columns if c in _OUTPUT_NAMES]
     if dropped:
-        log.warning("annotations %s: ignoring column(s) %s (written by prepare itself)", path, ", ".join(dropped))
+        log.warning(
+            "annotations %s: ignoring column(s) %s (written by prepare itself)",
+            path,
+            ", ".join(dropped),
+        )
     records = []
     keys: dict[str, int] = {}
     no_method = 0
@@ -259,9 +337,15 @@ def read_annotations(path: str | os.PathLike, *, input_root: str | os.PathLike |
             spe = 1 if label == 1 else 0
             no_method += label == 1
         gender, race = _gender_race(rec, columns, coding, dataset, where)
-        key = _video_key(str(rec["video_id"])) if "video_id" in columns and str(rec["video_id"]).strip() else _video_key(os.path.splitext(source)[0].replace("/", "__").replace("\\", "__"))
+        key = (
+            _video_key(str(rec["video_id"]))
+            if "video_id" in columns and str(rec["video_id"]).strip()
+            else _video_key(os.path.splitext(source)[0].replace("/", "__").replace("\\", "__"))
+        )
         if key in keys:
-            raise DataError(f"video_id {key!r} of {where} is also the one of row {keys[key]}: give each row a unique video_id (or path)")
+            raise DataError(
+                f"video_id {key!r} of {where} is also the one of row {keys[key]}: give each row a unique video_id (or path)"
+            )
         keys[key] = i
         out = {
             "ann_row": i,
@@ -292,7 +376,14 @@ _DETECTOR: tuple[tuple, Any] | None = None  # (settings key, FaceDetector): one 
 
 def _detector(settings: PrepareSettings):
     global _DETECTOR
-    key = (settings.detector, settings.upsample, settings.hog_threshold, settings.landmark_model, settings.cnn_model, settings.landmarks)
+    key = (
+        settings.detector,
+        settings.upsample,
+        settings.hog_threshold,
+        settings.landmark_model,
+        settings.cnn_model,
+        settings.landmarks,
+    )
     if _DETECTOR is None or _DETECTOR[0] != key:
         from .faces._detect import FaceDetector
 
@@ -328,7 +419,9 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
         raise DataError(f"cannot write {path}")
 
 
-def process_source(source: str, folder: str, settings: PrepareSettings, fingerprint: dict[str, Any], path: str = "") -> dict[str, Any]:
+def process_source(
+    source: str, folder: str, settings: PrepareSettings, fingerprint: dict[str, Any], path: str = ""
+) -> dict[str, Any]:
     """Faces of one video/image/folder into ``folder`` (PNG + landmarks + ``faces.json``); returns the record.
 
     Raises :class:`DataError` when the source cannot be read.
@@ -353,7 +446,16 @@ def process_source(source: str, folder: str, settings: PrepareSettings, fingerpr
         _save_png(out / name, aligned.image)
         if aligned.landmarks is not None:
             np.save(out / f"{index:06d}.npy", aligned.landmarks)
-        faces.append({"frame": index, "file": name, "score": round(face.score, 4), "detector": face.detector, "box": list(face.box), "aligned_by": aligned.method})
+        faces.append(
+            {
+                "frame": index,
+                "file": name,
+                "score": round(face.score, 4),
+                "detector": face.detector,
+                "box": list(face.box),
+                "aligned_by": aligned.method,
+            }
+        )
     record = {
         "fingerprint": fingerprint,
         "path": path or source,
@@ -390,7 +492,9 @@ class PrepareResult:
     summary: dict[str, Any]
 
 
-def _load_done(folder: Path, path: str, fingerprint: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+def _load_done(
+    folder: Path, path: str, fingerprint: dict[str, Any], overwrite: bool
+) -> dict[str, Any] | None:
     done = folder / _DONE
     if not done.is_file():
         return None
@@ -402,12 +506,18 @@ def _load_done(folder: Path, path: str, fingerprint: dict[str, Any], overwrite: 
         if overwrite:
             return None
         theirs = record.get("fingerprint", {})
-        diff = ", ".join(f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in fingerprint.items() if theirs.get(k) != v)
-        raise ConfigError(f"{folder} was prepared with other settings ({diff}): pass --overwrite to redo it, or another --out")
+        diff = ", ".join(
+            f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in fingerprint.items() if theirs.get(k) != v
+        )
+        raise ConfigError(
+            f"{folder} was prepared with other settings ({diff}): pass --overwrite to redo it, or another --out"
+        )
     if record.get("path") != path:
         if overwrite:
             return None
-        raise ConfigError(f"{folder} holds the faces of {record.get('path')}, not {path}: the video_id now names another source; pass --overwrite or another --out")
+        raise ConfigError(
+            f"{folder} holds the faces of {record.get('path')}, not {path}: the video_id now names another source; pass --overwrite or another --out"
+        )
     return record
 
 
@@ -417,12 +527,16 @@ def _check_sources(ann: pd.DataFrame, path: str, skip_bad: bool) -> dict[int, st
     for rec in ann.itertuples():
         if not os.path.exists(rec.media):
             if not skip_bad:
-                raise DataError(f"no such file or folder: {rec.media} ({_where(Path(path), rec.ann_row)}); pass --skip-bad to skip such rows")
+                raise DataError(
+                    f"no such file or folder: {rec.media} ({_where(Path(path), rec.ann_row)}); pass --skip-bad to skip such rows"
+                )
             bad[rec.ann_row] = f"missing: {rec.media}"
     return bad
 
 
-def _face_rows(ann: pd.DataFrame, records: dict[int, dict[str, Any]], split: np.ndarray) -> pd.DataFrame:
+def _face_rows(
+    ann: pd.DataFrame, records: dict[int, dict[str, Any]], split: np.ndarray
+) -> pd.DataFrame:
     research = [c for c in ("ismale", "isasian", "iswhite", "isblack") if c in ann.columns]
     extras = list(ann.attrs.get("extras", []))
     rows = []
@@ -435,18 +549,33 @@ def _face_rows(ann: pd.DataFrame, records: dict[int, dict[str, Any]], split: np.
             row.update({c: rec[c] for c in research})
             row["intersec_label"] = rec["intersec_label"]
             row["spe_label"] = rec["spe_label"]
-            row.update({"video_id": rec["video_id"], "identity": rec["identity"], "frame": face["frame"]})
+            row.update(
+                {"video_id": rec["video_id"], "identity": rec["identity"], "frame": face["frame"]}
+            )
             row.update({c: rec[c] for c in extras})
             row["split"] = split[i]
             rows.append(row)
-    columns = ["img_path", "label", *research, "intersec_label", "spe_label", "video_id", "identity", "frame", *extras, "split"]
+    columns = [
+        "img_path",
+        "label",
+        *research,
+        "intersec_label",
+        "spe_label",
+        "video_id",
+        "identity",
+        "frame",
+        *extras,
+        "split",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _write_csvs(faces: pd.DataFrame, out: Path) -> dict[str, int]:
     counts = {}
     for name, (split, label) in OUTPUT_FILES.items():
-        part = faces[(faces["split"] == split) & ((faces["label"] == label) if label is not None else True)]
+        part = faces[
+            (faces["split"] == split) & ((faces["label"] == label) if label is not None else True)
+        ]
         part = part.drop(columns=["split"] if label == 1 else ["split", "spe_label"])
         tmp = out / f".{name}.tmp"
         part.to_csv(tmp, index=False)
@@ -455,22 +584,52 @@ def _write_csvs(faces: pd.DataFrame, out: Path) -> dict[str, int]:
     return counts
 
 
-def _report(ann: pd.DataFrame, records: dict[int, dict[str, Any]], errors: dict[int, str], split: np.ndarray) -> pd.DataFrame:
+def _report(
+    ann: pd.DataFrame, records: dict[int, dict[str, Any]], errors: dict[int, str], split: np.ndarray
+) -> pd.DataFrame:
     rows = []
     for i, rec in enumerate(ann.to_dict("records")):
         record = records.get(rec["ann_row"])
-        row = {"row": rec["ann_row"], "video_id": rec["video_id"], "path": rec["path"], "label": rec["label"], "identity": rec["identity"], "split": split[i]}
+        row = {
+            "row": rec["ann_row"],
+            "video_id": rec["video_id"],
+            "path": rec["path"],
+            "label": rec["label"],
+            "identity": rec["identity"],
+            "split": split[i],
+        }
         if record is None:
-            row.update({"kind": "", "total_frames": 0, "sampled": 0, "read": 0, "faces": 0, "no_face": 0, "no_face_frames": "", "status": errors.get(rec["ann_row"], "not processed")})
+            row.update(
+                {
+                    "kind": "",
+                    "total_frames": 0,
+                    "sampled": 0,
+                    "read": 0,
+                    "faces": 0,
+                    "no_face": 0,
+                    "no_face_frames": "",
+                    "status": errors.get(rec["ann_row"], "not processed"),
+                }
+            )
         else:
             n_faces, n_none = len(record["faces"]), len(record["no_face"])
-            status = "ok" if n_none == 0 else ("no face" if n_faces == 0 else "frames without a face")
+            status = (
+                "ok" if n_none == 0 else ("no face" if n_faces == 0 else "frames without a face")
+            )
             if len(record["read"]) < len(record["sampled"]):
                 status += f"; {len(record['sampled']) - len(record['read'])} sampled frame(s) could not be decoded"
-            row.update({
-                "kind": record["kind"], "total_frames": record["total_frames"], "sampled": len(record["sampled"]), "read": len(record["read"]),
-                "faces": n_faces, "no_face": n_none, "no_face_frames": " ".join(map(str, record["no_face"])), "status": status,
-            })
+            row.update(
+                {
+                    "kind": record["kind"],
+                    "total_frames": record["total_frames"],
+                    "sampled": len(record["sampled"]),
+                    "read": len(record["read"]),
+                    "faces": n_faces,
+                    "no_face": n_none,
+                    "no_face_frames": " ".join(map(str, record["no_face"])),
+                    "status": status,
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -481,7 +640,9 @@ def _parse_fractions(text: str) -> tuple[float, float, float]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or any(p < 0 for p in parts) or not np.isclose(sum(parts), 1.0):
-        raise ConfigError(f"--split {text!r}: expected three non-negative fractions summing to 1, e.g. 0.6,0.2,0.2")
+        raise ConfigError(
+            f"--split {text!r}: expected three non-negative fractions summing to 1, e.g. 0.6,0.2,0.2"
+        )
     return parts  # type: ignore[return-value]
 
 
@@ -512,7 +673,9 @@ def prepare(
     described = detector.describe()
     fingerprint = settings.fingerprint(described)
     if not detector.has_landmarks:
-        log.warning("no landmark model (pip install face-recognition-models, or --landmark-model FILE): faces are cropped by their box, not aligned, and no landmarks are saved")
+        log.warning(
+            "no landmark model (pip install face-recognition-models, or --landmark-model FILE): faces are cropped by their box, not aligned, and no landmarks are saved"
+        )
     faces_dir = out / "faces"
     faces_dir.mkdir(parents=True, exist_ok=True)
     records: dict[int, dict[str, Any]] = {}
@@ -529,7 +692,12 @@ def prepare(
     if records:
         log.info("resuming: %d of %d source(s) already done", len(records), len(ann))
     _run_jobs(jobs, records, errors, workers, settings, str(annotations), skip_bad, progress)
-    split = split_identities(ann["identity"].tolist(), list(zip(ann["label"], ann["intersec_label"])), fractions=fractions, seed=seed)
+    split = split_identities(
+        ann["identity"].tolist(),
+        list(zip(ann["label"], ann["intersec_label"])),
+        fractions=fractions,
+        seed=seed,
+    )
     faces = _face_rows(ann, records, split)
     report = _report(ann, records, errors, split)
     sampled = int(report["read"].sum())
@@ -541,7 +709,19 @@ def prepare(
         )
     counts = _write_csvs(faces, out)
     report.to_csv(out / "report.csv", index=False)
-    summary = _summary(ann, report, counts, split, described, settings, fractions, seed, dataset, annotations, time.time() - t0)
+    summary = _summary(
+        ann,
+        report,
+        counts,
+        split,
+        described,
+        settings,
+        fractions,
+        seed,
+        dataset,
+        annotations,
+        time.time() - t0,
+    )
     _write_json(out / "prepare.json", summary)
     return PrepareResult(out, counts, report, summary)
 
@@ -581,7 +761,12 @@ def _run_jobs(jobs, records, errors, workers, settings, annotations, skip_bad, p
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # no fork of a parent holding threads
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context, initializer=_init_worker, initargs=(settings,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(settings,),
+        ) as pool:
             pending = {pool.submit(_run_job, job): (row, job[0]) for row, job in jobs}
             try:
                 while pending:
@@ -597,7 +782,9 @@ def _run_jobs(jobs, records, errors, workers, settings, annotations, skip_bad, p
         bar.close()
 
 
-def _summary(ann, report, counts, split, described, settings, fractions, seed, dataset, annotations, seconds) -> dict[str, Any]:
+def _summary(
+    ann, report, counts, split, described, settings, fractions, seed, dataset, annotations, seconds
+) -> dict[str, Any]:
     identities = {}
     for name in SPLITS:
         identities[name] = int(ann.loc[split == name, "identity"].nunique())
@@ -606,7 +793,12 @@ def _summary(ann, report, counts, split, described, settings, fractions, seed, d
         "dataset": dataset,
         "settings": asdict(settings),
         "detector": described,
-        "split": {"fractions": list(fractions), "seed": seed, "sources": {s: int((split == s).sum()) for s in SPLITS}, "identity_values": identities},
+        "split": {
+            "fractions": list(fractions),
+            "seed": seed,
+            "sources": {s: int((split == s).sum()) for s in SPLITS},
+            "identity_values": identities,
+        },
         "files": counts,
         "sources": len(ann),
         "frames_read": int(report["read"].sum()),
@@ -623,45 +815,137 @@ def _summary(ann, report, counts, split, described, settings, fractions, seed, d
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m detectors.prepare", description="Detect, align and crop faces from videos and images; split by identity; write the research CSVs.")
-    p.add_argument("--annotations", required=True, help="CSV: path, label, identity, demographics (gender,race or ismale,...), [method, video_id]")
-    p.add_argument("--out", required=True, help="output folder (faces/, the five CSVs, report.csv, prepare.json)")
-    p.add_argument("--input", default=None, help="folder the annotation paths are relative to (default: the annotation file's folder)")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.prepare",
+        description="Detect, align and crop faces from videos and images; split by identity; write the research CSVs.",
+    )
+    p.add_argument(
+        "--annotations",
+        required=True,
+        help="CSV: path, label, identity, demographics (gender,race or ismale,...), [method, video_id]",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (faces/, the five CSVs, report.csv, prepare.json)",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        help="folder the annotation paths are relative to (default: the annotation file's folder)",
+    )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--frames", type=int, default=32, help="frames sampled evenly per video (default 32; fewer if the video has fewer)")
+    g.add_argument(
+        "--frames",
+        type=int,
+        default=32,
+        help="frames sampled evenly per video (default 32; fewer if the video has fewer)",
+    )
     g.add_argument("--stride", type=int, default=None, help="keep every S-th frame instead")
-    p.add_argument("--size", type=int, default=256, help="side of the saved face crops in pixels (default 256)")
-    p.add_argument("--margin", type=float, default=0.2, help="margin around the face per side, as a fraction of the face size (default 0.2)")
-    p.add_argument("--detector", default="auto", choices=("auto", "hog", "cnn", "hog+cnn"), help="auto: HOG, then the CNN on frames where HOG finds nothing, when the CNN file is installed")
-    p.add_argument("--upsample", type=int, default=0, help="double the frame this many times before detection (small faces)")
-    p.add_argument("--hog-threshold", type=float, default=0.0, help="HOG score threshold (lower finds more, and more false faces)")
-    p.add_argument("--landmark-model", default=None, help="dlib shape-predictor file (default: face-recognition-models' 68-point model)")
-    p.add_argument("--cnn-model", default=None, help="dlib MMOD detector file (default: face-recognition-models' one)")
-    p.add_argument("--no-landmarks", action="store_true", help="crop by the detector box (no alignment, no landmark files)")
-    p.add_argument("--dataset", default="ff++", help="group coding of intersec_label: ff++ / dfdc (8 groups), celebdf / dfd (6)")
-    p.add_argument("--split", default="0.6,0.2,0.2", help="train,val,test fractions (default 0.6,0.2,0.2)")
+    p.add_argument(
+        "--size", type=int, default=256, help="side of the saved face crops in pixels (default 256)"
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.2,
+        help="margin around the face per side, as a fraction of the face size (default 0.2)",
+    )
+    p.add_argument(
+        "--detector",
+        default="auto",
+        choices=("auto", "hog", "cnn", "hog+cnn"),
+        help="auto: HOG, then the CNN on frames where HOG finds nothing, when the CNN file is installed",
+    )
+    p.add_argument(
+        "--upsample",
+        type=int,
+        default=0,
+        help="double the frame this many times before detection (small faces)",
+    )
+    p.add_argument(
+        "--hog-threshold",
+        type=float,
+        default=0.0,
+        help="HOG score threshold (lower finds more, and more false faces)",
+    )
+    p.add_argument(
+        "--landmark-model",
+        default=None,
+        help="dlib shape-predictor file (default: face-recognition-models' 68-point model)",
+    )
+    p.add_argument(
+        "--cnn-model",
+        default=None,
+        help="dlib MMOD detector file (default: face-recognition-models' one)",
+    )
+    p.add_argument(
+        "--no-landmarks",
+        action="store_true",
+        help="crop by the detector box (no alignment, no landmark files)",
+    )
+    p.add_argument(
+        "--dataset",
+        default="ff++",
+        help="group coding of intersec_label: ff++ / dfdc (8 groups), celebdf / dfd (6)",
+    )
+    p.add_argument(
+        "--split", default="0.6,0.2,0.2", help="train,val,test fractions (default 0.6,0.2,0.2)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the split")
-    p.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)), help="processes, one video each at a time")
-    p.add_argument("--skip-bad", action="store_true", help="skip (and report) missing or unreadable sources instead of stopping")
-    p.add_argument("--overwrite", action="store_true", help="redo sources prepared earlier with other settings")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="processes, one video each at a time",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip (and report) missing or unreadable sources instead of stopping",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="redo sources prepared earlier with other settings"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
 def _print_summary(result: PrepareResult) -> None:
     s = result.summary
-    print(f"prepared {s['sources']} source(s): {s['faces']} face(s) from {s['frames_read']} frame(s) read")
+    print(
+        f"prepared {s['sources']} source(s): {s['faces']} face(s) from {s['frames_read']} frame(s) read"
+    )
     if s["frames_without_face"]:
-        print(f"{s['frames_without_face']} frame(s) without a face in {s['sources_with_frames_without_face']} source(s) "
-              f"({s['sources_without_any_face']} with no face at all): see {result.out / 'report.csv'}")
+        print(
+            f"{s['frames_without_face']} frame(s) without a face in {s['sources_with_frames_without_face']} source(s) "
+            f"({s['sources_without_any_face']} with no face at all): see {result.out / 'report.csv'}"
+        )
     if s["sources_skipped"]:
-        print(f"{s['sources_skipped']} source(s) skipped (missing or unreadable): see {result.out / 'report.csv'}")
+        print(
+            f"{s['sources_skipped']} source(s) skipped (missing or unreadable): see {result.out / 'report.csv'}"
+        )
     split = s["split"]
-    print("split by identity: " + ", ".join(f"{k} {split['sources'][k]} source(s) / {split['identity_values'][k]} identity value(s)" for k in SPLITS))
-    print("wrote " + ", ".join(f"{k} ({v})" for k, v in result.counts.items()) + f" in {result.out}")
+    print(
+        "split by identity: "
+        + ", ".join(
+            f"{k} {split['sources'][k]} source(s) / {split['identity_values'][k]} identity value(s)"
+            for k in SPLITS
+        )
+    )
+    print(
+        "wrote " + ", ".join(f"{k} ({v})" for k, v in result.counts.items()) + f" in {result.out}"
+    )
     empty = [k for k, v in result.counts.items() if v == 0]
     if empty:
-        print(f"empty: {', '.join(empty)}" + (" - without fakes, train with self-blended ones (data.fakes=sbi)" if "faketrain.csv" in empty else ""))
+        print(
+            f"empty: {', '.join(empty)}"
+            + (
+                " - without fakes, train with self-blended ones (data.fakes=sbi)"
+                if "faketrain.csv" in empty
+                else ""
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -680,8 +964,16 @@ def main(argv: list[str] | None = None) -> int:
         landmarks=False if args.no_landmarks else None,
     )
     result = prepare(
-        args.annotations, args.out, input_root=args.input, dataset=args.dataset, settings=settings, workers=args.workers,
-        seed=args.seed, fractions=_parse_fractions(args.split), skip_bad=args.skip_bad, overwrite=args.overwrite,
+        args.annotations,
+        args.out,
+        input_root=args.input,
+        dataset=args.dataset,
+        settings=settings,
+        workers=args.workers,
+        seed=args.seed,
+        fractions=_parse_fractions(args.split),
+        skip_bad=args.skip_bad,
+        overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     _print_summary(result)

@@ -42,7 +42,9 @@ class SAM(torch.optim.Optimizer):
         ASAM's parameter-scaled perturbation.
     """
 
-    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, adaptive: bool = False) -> None:
+    def __init__(
+        self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, adaptive: bool = False
+    ) -> None:
         if rho < 0:
             raise ValueError(f"rho must be non-negative, found {rho}")
         self.base_optimizer = base_optimizer
@@ -70,7 +72,9 @@ class SAM(torch.optim.Optimizer):
         grads = [p.grad for p in params]
         devices = {p.device for p in params}
         if len(devices) == 1:
-            scaled = torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
+            scaled = (
+                torch._foreach_mul(grads, torch._foreach_abs(params)) if self.adaptive else grads
+            )
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(scaled)), 2)
             scale = self.rho / (norm + 1e-12)
             backups = [self._backup(p) for p in params]
@@ -81,7 +85,9 @@ class SAM(torch.optim.Optimizer):
             torch._foreach_add_(params, step)
         else:  # parameters spread over devices: plain loop
             device = params[0].device
-            norm = torch.stack([((p.abs() if self.adaptive else 1.0) * p.grad).norm(2).to(device) for p in params]).norm(2)
+            norm = torch.stack(
+                [((p.abs() if self.adaptive else 1.0) * p.grad).norm(2).to(device) for p in params]
+            ).norm(2)
             scale = self.rho / (norm + 1e-12)
             backups = [self._backup(p) for p in params]
             for p, b in zip(params, backups):
@@ -119,7 +125,9 @@ class SAM(torch.optim.Optimizer):
         The caller has already run the first forward and backward pass at ``w``.
         """
         if closure is None:
-            raise ValueError("SAM.step needs a closure that recomputes the loss and calls backward(); or call first_step/second_step")
+            raise ValueError(
+                "SAM.step needs a closure that recomputes the loss and calls backward(); or call first_step/second_step"
+            )
         self.first_step(zero_grad=True)
         with torch.enable_grad():
             closure()
@@ -130,7 +138,11 @@ class SAM(torch.optim.Optimizer):
 
     def state_dict(self) -> dict:  # type: ignore[override]
         """The base optimizer's state dict plus ``rho`` and ``adaptive``."""
-        return {"base": self.base_optimizer.state_dict(), "rho": self.rho, "adaptive": self.adaptive}
+        return {
+            "base": self.base_optimizer.state_dict(),
+            "rho": self.rho,
+            "adaptive": self.adaptive,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:  # type: ignore[override]
         self.base_optimizer.load_state_dict(state_dict["base"])
@@ -147,7 +159,11 @@ def frozen_bn_stats(model: nn.Module) -> Iterator[None]:
     both the running mean/var update and ``num_batches_tracked`` (which matters
     when ``momentum=None``, the cumulative average).
     """
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    layers = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
     for m in layers:
         m.track_running_stats = False
     try:

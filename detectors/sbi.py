@@ -149,7 +149,9 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
     two largest blur kernels.
     """
     s = size / _REFERENCE_SIZE
-    shift = max(options.translate) * size + (max(options.scale[1] - 1, 1 - options.scale[0])) * size / 2 * np.sqrt(2)
+    shift = max(options.translate) * size + (
+        max(options.scale[1] - 1, 1 - options.scale[0])
+    ) * size / 2 * np.sqrt(2)
     blur = 2 * (_odd(options.blur_kernel[1] * s) // 2)
     return int(np.ceil(shift + options.elastic_max * s + 3 + blur))
 
@@ -157,7 +159,9 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
 # ---- the blend ------------------------------------------------------------------------------------
 
 
-def _appearance(img: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, dict[str, Any]]:
+def _appearance(
+    img: np.ndarray, rng: np.random.Generator, o: BlendOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Colour then frequency change of a float32 RGB image in [0, 255]."""
     info: dict[str, Any] = {}
     if rng.random() < o.p_rgb_shift:
@@ -165,7 +169,9 @@ def _appearance(img: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> t
         img = img + shift
         info["rgb_shift"] = shift.round(1).tolist()
     if rng.random() < o.p_hsv_shift:
-        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(
+            np.float32
+        )
         dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
         hsv[..., 0] = (hsv[..., 0] + dh) % 180
         hsv[..., 1] = np.clip(hsv[..., 1] + ds, 0, 255)
@@ -190,12 +196,17 @@ def _appearance(img: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> t
     return img.astype(np.float32), info
 
 
-def _warp_maps(shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _warp_maps(
+    shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Sampling maps of a random affine map composed with a capped elastic deformation."""
     h, w = shape
     s = w / _REFERENCE_SIZE
     scale = rng.uniform(*o.scale)
-    tx, ty = rng.uniform(-o.translate[0], o.translate[0]) * w, rng.uniform(-o.translate[1], o.translate[1]) * h
+    tx, ty = (
+        rng.uniform(-o.translate[0], o.translate[0]) * w,
+        rng.uniform(-o.translate[1], o.translate[1]) * h,
+    )
     cx, cy = (w - 1) / 2, (h - 1) / 2
     sigma = o.elastic_sigma * s
     cap = o.elastic_max * s
@@ -206,14 +217,22 @@ def _warp_maps(shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions
     # output pixel p takes the source at A^-1(p + d): the warped face moves by A, then wobbles
     map_x = (xx + dx - tx - cx) / scale + cx
     map_y = (yy + dy - ty - cy) / scale + cy
-    return map_x.astype(np.float32), map_y.astype(np.float32), {"scale": round(float(scale), 4), "translate": [round(float(tx), 2), round(float(ty), 2)]}
+    return (
+        map_x.astype(np.float32),
+        map_y.astype(np.float32),
+        {"scale": round(float(scale), 4), "translate": [round(float(tx), 2), round(float(ty), 2)]},
+    )
 
 
-def _soften(mask: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> tuple[np.ndarray, dict[str, Any]]:
+def _soften(
+    mask: np.ndarray, rng: np.random.Generator, o: BlendOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
     h, w = mask.shape
     s = w / _REFERENCE_SIZE
     f = rng.uniform(*o.mask_shrink)
-    small = cv2.resize(mask, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(
+        mask, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_LINEAR
+    )
     mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     lo, hi = o.blur_kernel
     k1, k2 = (_odd(rng.integers(lo, hi + 1) * s) for _ in range(2))
@@ -223,16 +242,27 @@ def _soften(mask: np.ndarray, rng: np.random.Generator, o: BlendOptions) -> tupl
     ratio = float(rng.choice(o.blend_ratios))
     if peak > 0:
         mask = mask / peak
-    return np.clip(mask * ratio, 0, 1).astype(np.float32), {"mask_shrink": round(float(f), 3), "blur": [k1, k2], "ratio": ratio}
+    return np.clip(mask * ratio, 0, 1).astype(np.float32), {
+        "mask_shrink": round(float(f), 3),
+        "blur": [k1, k2],
+        "ratio": ratio,
+    }
 
 
-def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.Generator, options: BlendOptions = BlendOptions()) -> SelfBlend:
+def self_blend(
+    image: np.ndarray,
+    landmarks: np.ndarray | None,
+    rng: np.random.Generator,
+    options: BlendOptions = BlendOptions(),
+) -> SelfBlend:
     """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself; see the module docstring.
 
     ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull; ``None`` uses :func:`ellipse_mask`.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}")
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}"
+        )
     shape = image.shape[:2]
     hull = hull_mask(landmarks, shape) if landmarks is not None else ellipse_mask(shape)
     base = image.astype(np.float32)
@@ -245,12 +275,20 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
         target = changed
     map_x, map_y, warp = _warp_maps(shape, rng, options)
     source = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    moved = cv2.remap(hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    moved = cv2.remap(
+        hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     mask, soft = _soften(moved, rng, options)
     fake = mask[..., None] * source + (1 - mask[..., None]) * target
     real_u8 = np.clip(np.round(target), 0, 255).astype(np.uint8)
     fake_u8 = np.clip(np.round(fake), 0, 255).astype(np.uint8)
-    params = {"altered": altered, **info, **warp, **soft, "mask": "hull" if landmarks is not None else "ellipse"}
+    params = {
+        "altered": altered,
+        **info,
+        **warp,
+        **soft,
+        "mask": "hull" if landmarks is not None else "ellipse",
+    }
     return SelfBlend(real_u8, fake_u8, mask, hull, params)
 
 
@@ -258,13 +296,17 @@ def self_blend(image: np.ndarray, landmarks: np.ndarray | None, rng: np.random.G
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(
+        ".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         return image
     return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
 
 
-def shared_augment(real: np.ndarray, fake: np.ndarray, rng: np.random.Generator, augment: dict[str, bool]) -> tuple[np.ndarray, np.ndarray]:
+def shared_augment(
+    real: np.ndarray, fake: np.ndarray, rng: np.random.Generator, augment: dict[str, bool]
+) -> tuple[np.ndarray, np.ndarray]:
     """The training augmentations of ``data.augment`` (:data:`detectors.data.AUGMENTATIONS`) applied
     with the same random draws to a real and its fake, pixel by pixel, so the pair still differs
     only near the face.
@@ -373,12 +415,16 @@ class SelfBlendedPairDataset:
         self.augment = dict(augment or {})
         unknown = set(self.augment) - set(AUGMENTATIONS)
         if unknown:
-            raise DataError(f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
+            raise DataError(
+                f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+            )
         if len(reals) == 0:
             raise DataError(f"{reals.csv_path}: no real images to blend")
         if (np.asarray(reals.labels) != 0).any():
             row = int(np.flatnonzero(np.asarray(reals.labels) != 0)[0])
-            raise DataError(f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}")
+            raise DataError(
+                f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}"
+            )
         self.reals, self.transform = reals, transform
         self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
         self.method, self.options = int(method), options
@@ -387,7 +433,13 @@ class SelfBlendedPairDataset:
         missing = [p for p in reals.paths if not landmark_path(p).is_file()]
         self.without_landmarks = len(missing)
         if missing:
-            log.warning("%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an elliptical mask", reals.csv_path, len(missing), len(reals), landmark_path(missing[0]))
+            log.warning(
+                "%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an elliptical mask",
+                reals.csv_path,
+                len(missing),
+                len(reals),
+                landmark_path(missing[0]),
+            )
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the fakes of ``epoch`` (ignored when ``fixed``)."""
@@ -411,7 +463,9 @@ class SelfBlendedPairDataset:
             if landmarks is not None:
                 landmarks = landmarks.copy()
                 landmarks[:, 0] = image.shape[1] - 1 - landmarks[:, 0]
-        return self_blend(image, landmarks, rng, self.options), rng  # the augmentation continues this stream
+        return self_blend(
+            image, landmarks, rng, self.options
+        ), rng  # the augmentation continues this stream
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         import torch
@@ -433,7 +487,13 @@ class SelfBlendedPairDataset:
         group = int(self.reals.groups[i])
         return {
             "real": {"image": real, "label": 0, "label_specific": 0, "group": group, "index": i},
-            "fake": {"image": fake, "label": 1, "label_specific": self.method, "group": group, "index": i},
+            "fake": {
+                "image": fake,
+                "label": 1,
+                "label_specific": self.method,
+                "group": group,
+                "index": i,
+            },
         }
 
 
@@ -445,12 +505,23 @@ def read_sbi_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_m
 
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"data.root {root}: not a folder (expected one holding {TRAINING_FILES[split][1]})")
-    reals = read_table(root / TRAINING_FILES[split][1], dataset=dataset, role="real", skip_missing=skip_missing)
+        raise DataError(
+            f"data.root {root}: not a folder (expected one holding {TRAINING_FILES[split][1]})"
+        )
+    reals = read_table(
+        root / TRAINING_FILES[split][1], dataset=dataset, role="real", skip_missing=skip_missing
+    )
     return reals, reals
 
 
-def write_self_blended(csv: str | os.PathLike, out: str | os.PathLike, *, seed: int = 0, dataset: str = "ff++", method: int = SBI_METHOD) -> Path:
+def write_self_blended(
+    csv: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    dataset: str = "ff++",
+    method: int = SBI_METHOD,
+) -> Path:
     """Write one fixed self-blended fake per real row of ``csv``; returns ``out/<csv name>``.
 
     The new CSV holds the rows of ``csv`` (image paths made relative to
@@ -472,7 +543,9 @@ def write_self_blended(csv: str | os.PathLike, out: str | os.PathLike, *, seed: 
     fakes = []
     for i in np.flatnonzero(table.labels == 0):
         image = _read_rgb(table.paths[i], table.describe_row(i))
-        blend = self_blend(image, load_landmarks(table.paths[i]), np.random.default_rng([seed, int(table.rows[i])]))
+        blend = self_blend(
+            image, load_landmarks(table.paths[i]), np.random.default_rng([seed, int(table.rows[i])])
+        )
         rel = Path("images") / f"{int(table.rows[i]):06d}_{Path(table.paths[i]).stem}.png"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(out / rel), np.ascontiguousarray(blend.fake[:, :, ::-1])):
@@ -495,9 +568,18 @@ def write_self_blended(csv: str | os.PathLike, out: str | os.PathLike, *, seed: 
 def main(argv: list[str] | None = None) -> int:
     from ._cli import setup_logging
 
-    p = argparse.ArgumentParser(prog="python -m detectors.sbi", description="Write fixed self-blended fakes of the real faces of a CSV (a test or validation set with both classes).")
-    p.add_argument("--csv", required=True, help="CSV of the research schema (its label-0 rows are blended)")
-    p.add_argument("--out", required=True, help="output folder: images/ and a CSV of the same name with reals and fakes")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.sbi",
+        description="Write fixed self-blended fakes of the real faces of a CSV (a test or validation set with both classes).",
+    )
+    p.add_argument(
+        "--csv", required=True, help="CSV of the research schema (its label-0 rows are blended)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder: images/ and a CSV of the same name with reals and fakes",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default="ff++", help="group coding of intersec_label")
     args = p.parse_args(argv)

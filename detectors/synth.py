@@ -36,7 +36,12 @@ __all__ = ["generate", "main", "FFPP_GROUP_COUNTS"]
 #: FF++ training images per intersectional group (research LDAM constants, spec 2.5)
 FFPP_GROUP_COUNTS = (2475, 25443, 1468, 4163, 8013, 31281, 1111, 2185)
 
-_SKIN = {"asian": (0.86, 0.72, 0.56), "white": (0.95, 0.80, 0.70), "black": (0.42, 0.29, 0.20), "others": (0.72, 0.52, 0.36)}
+_SKIN = {
+    "asian": (0.86, 0.72, 0.56),
+    "white": (0.95, 0.80, 0.70),
+    "black": (0.42, 0.29, 0.20),
+    "others": (0.72, 0.52, 0.36),
+}
 _SPLITS = (("train", 0.6), ("val", 0.2), ("test", 0.2))
 
 
@@ -72,7 +77,9 @@ def _render(rng: np.random.Generator, size: int, face: dict) -> tuple[np.ndarray
     return np.clip(img, 0, 1), mask
 
 
-def _artefact(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, method: int) -> np.ndarray:
+def _artefact(
+    rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, method: int
+) -> np.ndarray:
     """Add manipulation ``method``'s trace, then the trace all fakes share, inside the face mask.
 
     Specific traces: 1 horizontal stripes, 2 vertical stripes, 3 4x4 block quantisation,
@@ -94,7 +101,13 @@ def _artefact(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, metho
         inner = (mask > 0.999).astype(float)
         img = img + np.array([amp, amp, -amp]) * inner[..., None]
     else:
-        blurred = (img + np.roll(img, 1, 0) + np.roll(img, -1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 1)) / 5
+        blurred = (
+            img
+            + np.roll(img, 1, 0)
+            + np.roll(img, -1, 0)
+            + np.roll(img, 1, 1)
+            + np.roll(img, -1, 1)
+        ) / 5
         img = img * (1 - m) + blurred * m
     shared = rng.uniform(0.05, 0.09)
     img = img + ((yy + xx) % 2 * 2 - 1)[..., None] * shared * m
@@ -118,26 +131,41 @@ def _attribute_columns(dataset: str, group: int) -> dict[str, int]:
     return cols
 
 
-def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, dataset: str = "ff++", groups: str = "ff++", frames: int = 4) -> dict[str, int]:
+def generate(
+    out: str | Path,
+    n: int = 200,
+    *,
+    size: int = 64,
+    seed: int = 0,
+    dataset: str = "ff++",
+    groups: str = "ff++",
+    frames: int = 4,
+) -> dict[str, int]:
     """Write the synthetic data set (module docstring); returns the number of images per CSV."""
     check_dataset(dataset)
     if n < 20 or size < 32 or frames < 1 or groups not in ("ff++", "uniform"):
-        raise ConfigError(f"need --n >= 20, --size >= 32, --frames >= 1 (found n={n}, size={size}, frames={frames}, groups={groups})")
+        raise ConfigError(
+            f"need --n >= 20, --size >= 32, --frames >= 1 (found n={n}, size={size}, frames={frames}, groups={groups})"
+        )
     rng = np.random.default_rng(seed)
     out = Path(out)
     n_groups = len(GROUP_CODINGS[dataset])
     probs = _group_probabilities(n_groups, groups)
     n_videos = max(10, -(-n // frames))
-    videos = pd.DataFrame({
-        "video_id": [f"v{i:05d}" for i in range(n_videos)],
-        "label": np.arange(n_videos) % 2,
-        "group": rng.choice(n_groups, size=n_videos, p=probs),
-        "method": rng.integers(1, 6, size=n_videos),
-    })
+    videos = pd.DataFrame(
+        {
+            "video_id": [f"v{i:05d}" for i in range(n_videos)],
+            "label": np.arange(n_videos) % 2,
+            "group": rng.choice(n_groups, size=n_videos, p=probs),
+            "method": rng.integers(1, 6, size=n_videos),
+        }
+    )
     split_of = np.empty(n_videos, dtype=object)
     for label in (0, 1):  # stratified: each split gets the same share of reals and fakes
         members = rng.permutation(np.flatnonzero(videos["label"].to_numpy() == label))
-        bounds = np.cumsum([0] + [round(f * len(members)) for _, f in _SPLITS[:-1]] + [len(members)])
+        bounds = np.cumsum(
+            [0] + [round(f * len(members)) for _, f in _SPLITS[:-1]] + [len(members)]
+        )
         for (name, _), lo, hi in zip(_SPLITS, bounds[:-1], bounds[1:]):
             split_of[members[lo:hi]] = name
     videos["split"] = split_of
@@ -149,10 +177,20 @@ def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, da
             img, mask = _render(rng, size, face)
             if v.label == 1:
                 img = _artefact(rng, img, mask, int(v.method))
-            rel = Path("images") / v.split / ("fake" if v.label else "real") / f"{v.video_id}_{f:02d}.png"
+            rel = (
+                Path("images")
+                / v.split
+                / ("fake" if v.label else "real")
+                / f"{v.video_id}_{f:02d}.png"
+            )
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray((img * 255).round().astype(np.uint8)).save(out / rel)
-            row = {"img_path": rel.as_posix(), "label": int(v.label), **_attribute_columns(dataset, int(v.group)), "intersec_label": int(v.group)}
+            row = {
+                "img_path": rel.as_posix(),
+                "label": int(v.label),
+                **_attribute_columns(dataset, int(v.group)),
+                "intersec_label": int(v.group),
+            }
             if v.label == 1:
                 row["spe_label"] = int(v.method)
             row.update({"video_id": v.video_id, "split": v.split})
@@ -161,9 +199,17 @@ def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, da
     first = [c for c in table.columns if c not in ("spe_label", "video_id", "split")]
     table = table[first + ["spe_label", "video_id", "split"]]
     counts = {}
-    files = {"faketrain.csv": ("train", 1), "realtrain.csv": ("train", 0), "fakeval.csv": ("val", 1), "realval.csv": ("val", 0), "test.csv": ("test", None)}
+    files = {
+        "faketrain.csv": ("train", 1),
+        "realtrain.csv": ("train", 0),
+        "fakeval.csv": ("val", 1),
+        "realval.csv": ("val", 0),
+        "test.csv": ("test", None),
+    }
     for name, (split, label) in files.items():
-        part = table[(table["split"] == split) & ((table["label"] == label) if label is not None else True)]
+        part = table[
+            (table["split"] == split) & ((table["label"] == label) if label is not None else True)
+        ]
         part = part.drop(columns=["split"])
         if label != 1:
             part = part.drop(columns=["spe_label"], errors="ignore")
@@ -181,16 +227,33 @@ def generate(out: str | Path, n: int = 200, *, size: int = 64, seed: int = 0, da
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m detectors.synth", description="Write a synthetic data set in the research CSV schema.")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.synth",
+        description="Write a synthetic data set in the research CSV schema.",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=200, help="number of images (about; whole videos)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dataset", default="ff++", help="group coding: ff++, dfdc (8 groups), celebdf, dfd (6 groups)")
-    p.add_argument("--groups", default="ff++", choices=("ff++", "uniform"), help="group proportions")
+    p.add_argument(
+        "--dataset",
+        default="ff++",
+        help="group coding: ff++, dfdc (8 groups), celebdf, dfd (6 groups)",
+    )
+    p.add_argument(
+        "--groups", default="ff++", choices=("ff++", "uniform"), help="group proportions"
+    )
     p.add_argument("--frames", type=int, default=4, help="frames per pseudo-video")
     args = p.parse_args(argv)
-    counts = generate(args.out, args.n, size=args.size, seed=args.seed, dataset=args.dataset, groups=args.groups, frames=args.frames)
+    counts = generate(
+        args.out,
+        args.n,
+        size=args.size,
+        seed=args.seed,
+        dataset=args.dataset,
+        groups=args.groups,
+        frames=args.frames,
+    )
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0
 

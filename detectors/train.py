@@ -29,13 +29,31 @@ log = logging.getLogger("detectors.train")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m detectors.train", description="Train a deepfake detector (PG-FDD and baselines).")
-    p.add_argument("--config", required=True, help=f"YAML file or preset name ({', '.join(list_presets())})")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.root=DATA train.epochs=3 run_dir=RUN")
-    p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last.pt")
+    p = argparse.ArgumentParser(
+        prog="python -m detectors.train",
+        description="Train a deepfake detector (PG-FDD and baselines).",
+    )
+    p.add_argument(
+        "--config", required=True, help=f"YAML file or preset name ({', '.join(list_presets())})"
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. data.root=DATA train.epochs=3 run_dir=RUN",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in run_dir from its last.pt"
+    )
     p.add_argument("--resume-from", metavar="CKPT", help="continue from this checkpoint file")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if run_dir already holds a run")
-    p.add_argument("--skip-bad-images", action="store_true", help="skip (and count) missing or unreadable images instead of stopping")
+    p.add_argument(
+        "--overwrite", action="store_true", help="start afresh even if run_dir already holds a run"
+    )
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip (and count) missing or unreadable images instead of stopping",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return p
 
@@ -49,7 +67,9 @@ def _add_file_log(run_dir: Path) -> logging.Handler:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides = list(args.overrides) + (["data.skip_bad_images=true"] if args.skip_bad_images else [])
+    overrides = list(args.overrides) + (
+        ["data.skip_bad_images=true"] if args.skip_bad_images else []
+    )
     cfg = load_config(args.config, overrides)
     if args.print_config:
         sys.stdout.write(dump_config(cfg))
@@ -64,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(cfg["run_dir"])
     resume_path = args.resume_from or (run_dir / "last.pt" if args.resume else None)
     if resume_path is None and (run_dir / "last.pt").exists() and not args.overwrite:
-        raise ConfigError(f"run_dir {run_dir} already holds a run (last.pt): pass --resume to continue it, --overwrite to start again, or another run_dir")
+        raise ConfigError(
+            f"run_dir {run_dir} already holds a run (last.pt): pass --resume to continue it, --overwrite to start again, or another run_dir"
+        )
     handler = None
     try:
         if info.is_main:

@@ -21,10 +21,20 @@ from . import plots  # noqa: E402
 
 __all__ = [
     # core
-    "audit", "Audit", "compare", "Comparison", "plots", "example_paths",
+    "audit",
+    "Audit",
+    "compare",
+    "Comparison",
+    "plots",
+    "example_paths",
     # definitions
-    "METRICS", "METRIC_NAMES", "GAP_KINDS", "COMPOSITES", "gap_names",
+    "METRICS",
+    "METRIC_NAMES",
+    "GAP_KINDS",
+    "COMPOSITES",
+    "gap_names",
     # errors
-    "FairauditError", "FairauditWarning",
+    "FairauditError",
+    "FairauditWarning",
     "__version__",
 ]

@@ -33,6 +33,7 @@ class Exportable:
     def to_html(self, path=None, *, figures=True) -> str:
         """The self-contained HTML report; written to ``path`` too when given."""
         from ._html import render_html
+
         text = render_html(self, figures=figures)
         if path is not None:
             with open(path, "w", encoding="utf-8") as fh:
@@ -41,6 +42,7 @@ class Exportable:
 
     def _repr_html_(self) -> str:
         from ._html import audit_repr_html
+
         return audit_repr_html(self)
 
 
@@ -89,8 +91,7 @@ class Audit(Exportable):
     @property
     def groups(self) -> pd.DataFrame:
         """Wide table: one row per (family, group), columns n, n_pos, n_neg and the metrics."""
-        wide = self.groups_long.pivot(index=["family", "group"], columns="metric",
-                                      values="value")
+        wide = self.groups_long.pivot(index=["family", "group"], columns="metric", values="value")
         wide = wide.reindex(columns=[m for m in METRIC_NAMES if m in wide.columns])
         counts = self.counts.set_index(["family", "group"])
         out = counts.join(wide)
@@ -120,35 +121,67 @@ class Audit(Exportable):
             if row.family == OVERALL:
                 continue
             sel = long[(long["family"] == row.family) & (long["group"] == row.group)]
-            groups.append({
-                "family": row.family, "group": row.group,
-                "n": int(row.n), "n_pos": int(row.n_pos), "n_neg": int(row.n_neg),
-                "metrics": {r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
-                            for r in sel.itertuples(index=False)},
-                "undefined": {r.metric: r.reason for r in self.undefined[
-                    (self.undefined["family"] == row.family)
-                    & (self.undefined["group"] == row.group)].itertuples(index=False)},
-                "warnings": list(self.group_warnings.get((row.family, row.group), [])),
-            })
+            groups.append(
+                {
+                    "family": row.family,
+                    "group": row.group,
+                    "n": int(row.n),
+                    "n_pos": int(row.n_pos),
+                    "n_neg": int(row.n_neg),
+                    "metrics": {
+                        r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
+                        for r in sel.itertuples(index=False)
+                    },
+                    "undefined": {
+                        r.metric: r.reason
+                        for r in self.undefined[
+                            (self.undefined["family"] == row.family)
+                            & (self.undefined["group"] == row.group)
+                        ].itertuples(index=False)
+                    },
+                    "warnings": list(self.group_warnings.get((row.family, row.group), [])),
+                }
+            )
         ov = self.counts[self.counts["family"] == OVERALL].iloc[0]
         ovm = long[long["family"] == OVERALL]
         overall = {"n": int(ov.n), "n_pos": int(ov.n_pos), "n_neg": int(ov.n_neg)}
-        overall.update({r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
-                        for r in ovm.itertuples(index=False)})
-        gaps = [{"family": r.family, "name": r.name, "value": _num(r.value), "lo": _num(r.lo),
-                 "hi": _num(r.hi), "p_value": _num(r.p_value), "skipped": list(r.skipped)}
-                for r in self.gaps.itertuples(index=False)]
-        doc = {"version": SCHEMA_VERSION, "config": _jsonable(self.config), "overall": overall,
-               "groups": groups, "gaps": gaps, "warnings": list(self.warnings)}
+        overall.update(
+            {
+                r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
+                for r in ovm.itertuples(index=False)
+            }
+        )
+        gaps = [
+            {
+                "family": r.family,
+                "name": r.name,
+                "value": _num(r.value),
+                "lo": _num(r.lo),
+                "hi": _num(r.hi),
+                "p_value": _num(r.p_value),
+                "skipped": list(r.skipped),
+            }
+            for r in self.gaps.itertuples(index=False)
+        ]
+        doc = {
+            "version": SCHEMA_VERSION,
+            "config": _jsonable(self.config),
+            "overall": overall,
+            "groups": groups,
+            "gaps": gaps,
+            "warnings": list(self.warnings),
+        }
         if self.reference is not None:
             doc["reference"] = [
-                {k: (_num(v) if isinstance(v, (float, np.floating)) else v)
-                 for k, v in r._asdict().items()}
-                for r in self.reference.itertuples(index=False)]
+                {
+                    k: (_num(v) if isinstance(v, (float, np.floating)) else v)
+                    for k, v in r._asdict().items()
+                }
+                for r in self.reference.itertuples(index=False)
+            ]
         if self.compat is not None:
             doc["compat"] = _jsonable(self.compat)
         return doc
-
 
     def groups_flat(self) -> pd.DataFrame:
         """groups.csv: one row per group, ``<metric>``, ``<metric>_lo``, ``<metric>_hi``."""
@@ -171,9 +204,11 @@ class Audit(Exportable):
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"<Audit n={int(self.counts.iloc[-1]['n']) if len(self.counts) else 0} "
-                f"families={self.families} score_rule={c.get('score_rule')} "
-                f"threshold={c.get('threshold')} n_boot={c.get('n_boot')}>")
+        return (
+            f"<Audit n={int(self.counts.iloc[-1]['n']) if len(self.counts) else 0} "
+            f"families={self.families} score_rule={c.get('score_rule')} "
+            f"threshold={c.get('threshold')} n_boot={c.get('n_boot')}>"
+        )
 
 
 def dump_json(doc: dict, path=None, indent: int = 2) -> str:
@@ -223,9 +258,20 @@ class Prepared:
     attrs: pd.DataFrame  # attribute columns, input order (after dropped rows)
 
 
-def prepare(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=None,
-            sample_weight=None, clusters=None, drop_nan=False, max_order=None,
-            score_argument="scores") -> Prepared:
+def prepare(
+    y_true,
+    y_score,
+    groups,
+    *,
+    scores="auto",
+    threshold=0.5,
+    pos_label=None,
+    sample_weight=None,
+    clusters=None,
+    drop_nan=False,
+    max_order=None,
+    score_argument="scores",
+) -> Prepared:
     """Validate once and sort once."""
     ranking, rule = as_scores(y_score, scores, threshold, argument=score_argument)
     n = ranking.shape[0]
@@ -240,8 +286,9 @@ def prepare(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=
         if cl_arr.ndim != 1 or cl_arr.shape[0] != n:
             raise bad("clusters", f"one cluster id per row ({n})", f"shape {cl_arr.shape}")
         if pd.isna(cl_arr).any():
-            raise bad("clusters", "a cluster id on every row",
-                      f"{int(pd.isna(cl_arr).sum())} missing ids")
+            raise bad(
+                "clusters", "a cluster id on every row", f"{int(pd.isna(cl_arr).sum())} missing ids"
+            )
         cl = pd.factorize(cl_arr)[0]
     if n_dropped:
         ranking, y, w, attrs = ranking[keep], y[keep], w[keep], attrs[keep].reset_index(drop=True)
@@ -251,8 +298,9 @@ def prepare(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=
     structure = build_groups(attrs, max_order=max_order)
     data = sort_rows(ranking, y, w, structure.atom)
     cl_sorted = None if cl is None else cl[data.order]
-    return Prepared(data, structure, rule, n_dropped, cl_sorted,
-                    weighted=sample_weight is not None, attrs=attrs)
+    return Prepared(
+        data, structure, rule, n_dropped, cl_sorted, weighted=sample_weight is not None, attrs=attrs
+    )
 
 
 def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos):
@@ -274,18 +322,43 @@ def _small_warnings(name, n, n_pos, n_neg, min_count):
     out = []
     if n == 0:
         return [f"{name}: empty group (n = 0)"]
-    for count, what, metrics in ((n_neg, "negatives (reals)", "fpr, tnr, auc, eer"),
-                                 (n_pos, "positives (fakes)", "tpr, fnr, auc, eer, average_precision")):
+    for count, what, metrics in (
+        (n_neg, "negatives (reals)", "fpr, tnr, auc, eer"),
+        (n_pos, "positives (fakes)", "tpr, fnr, auc, eer, average_precision"),
+    ):
         if 0 < count < min_count:
             out.append(f"{name}: only {count} {what} (< {min_count}); {metrics} are unreliable")
     return out
 
 
-def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=None,
-          sample_weight=None, reference=None, n_boot=0, ci=0.95, seed=0,
-          bootstrap="iid", clusters=None, ci_method="percentile", n_perm=None,
-          drop_nan=False, min_count=30, max_bins=1024, max_order=None, chunk_size=64,
-          metrics=None, progress=False, compat=None, dataset=None, provenance=None) -> Audit:
+def audit(
+    y_true,
+    y_score,
+    groups,
+    *,
+    scores="auto",
+    threshold=0.5,
+    pos_label=None,
+    sample_weight=None,
+    reference=None,
+    n_boot=0,
+    ci=0.95,
+    seed=0,
+    bootstrap="iid",
+    clusters=None,
+    ci_method="percentile",
+    n_perm=None,
+    drop_nan=False,
+    min_count=30,
+    max_bins=1024,
+    max_order=None,
+    chunk_size=64,
+    metrics=None,
+    progress=False,
+    compat=None,
+    dataset=None,
+    provenance=None,
+) -> Audit:
     """Audit a binary classifier's scores across groups.
 
     Parameters
@@ -338,12 +411,30 @@ def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=No
     -------
     Audit
     """
-    prep = prepare(y_true, y_score, groups, scores=scores, threshold=threshold,
-                   pos_label=pos_label, sample_weight=sample_weight, clusters=clusters,
-                   drop_nan=drop_nan, max_order=max_order)
-    options = dict(n_boot=n_boot, ci=ci, seed=seed, bootstrap=bootstrap, ci_method=ci_method,
-                   n_perm=n_perm, max_bins=max_bins, chunk_size=chunk_size, progress=progress,
-                   metrics=_check_metrics(metrics))
+    prep = prepare(
+        y_true,
+        y_score,
+        groups,
+        scores=scores,
+        threshold=threshold,
+        pos_label=pos_label,
+        sample_weight=sample_weight,
+        clusters=clusters,
+        drop_nan=drop_nan,
+        max_order=max_order,
+    )
+    options = dict(
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+        bootstrap=bootstrap,
+        ci_method=ci_method,
+        n_perm=n_perm,
+        max_bins=max_bins,
+        chunk_size=chunk_size,
+        progress=progress,
+        metrics=_check_metrics(metrics),
+    )
     _check_uncertainty_options(options, prep)
     result = _audit_prepared(prep, reference=reference, min_count=min_count, **options)
     config = dict(result.config)
@@ -351,11 +442,29 @@ def audit(y_true, y_score, groups, *, scores="auto", threshold=0.5, pos_label=No
     comp = None
     if compat is not None:
         from ._compat_bridge import compat_from_arrays
-        comp = compat_from_arrays(y_true, y_score, groups, rule=prep.rule.name, mode=compat,
-                                  dataset=dataset, drop_nan=drop_nan, pos_label=pos_label)
-    return Audit(config, result.groups_long, result.counts, result.gaps, result.undefined,
-                 result.warnings, result.reference, comp, result.group_warnings,
-                 result.extras)
+
+        comp = compat_from_arrays(
+            y_true,
+            y_score,
+            groups,
+            rule=prep.rule.name,
+            mode=compat,
+            dataset=dataset,
+            drop_nan=drop_nan,
+            pos_label=pos_label,
+        )
+    return Audit(
+        config,
+        result.groups_long,
+        result.counts,
+        result.gaps,
+        result.undefined,
+        result.warnings,
+        result.reference,
+        comp,
+        result.group_warnings,
+        result.extras,
+    )
 
 
 def _check_metrics(metrics):
@@ -365,8 +474,11 @@ def _check_metrics(metrics):
         metrics = [m.strip() for m in metrics.split(",")]
     unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown or not metrics:
-        raise bad("metrics", "names from " + ", ".join(METRIC_NAMES),
-                  ", ".join(map(str, unknown)) or "an empty list")
+        raise bad(
+            "metrics",
+            "names from " + ", ".join(METRIC_NAMES),
+            ", ".join(map(str, unknown)) or "an empty list",
+        )
     return tuple(m for m in METRIC_NAMES if m in metrics)
 
 
@@ -381,18 +493,35 @@ def _check_uncertainty_options(o, prep):
         raise bad("--bootstrap cluster", "a cluster column (--cluster COLUMN)", "none")
     if o["ci_method"] not in ("percentile", "bca"):
         raise bad("--ci-method", "percentile or bca", repr(o["ci_method"]))
-    if o["n_perm"] is not None and (not isinstance(o["n_perm"], (int, np.integer)) or o["n_perm"] < 0):
+    if o["n_perm"] is not None and (
+        not isinstance(o["n_perm"], (int, np.integer)) or o["n_perm"] < 0
+    ):
         raise bad("--n-perm", "a non-negative integer", repr(o["n_perm"]))
     if not isinstance(o["max_bins"], (int, np.integer)) or o["max_bins"] < 16:
         raise bad("max_bins", "an integer of at least 16", repr(o["max_bins"]))
 
 
-def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, bootstrap,
-                    ci_method, n_perm, max_bins, chunk_size, progress, metrics) -> Audit:
+def _audit_prepared(
+    prep: Prepared,
+    *,
+    reference,
+    min_count,
+    n_boot,
+    ci,
+    seed,
+    bootstrap,
+    ci_method,
+    n_perm,
+    max_bins,
+    chunk_size,
+    progress,
+    metrics,
+) -> Audit:
     s = prep.structure
     data = prep.data
-    point = group_point_metrics(data, s, prep.rule.threshold, prep.rule.to_probability,
-                                which=metrics)
+    point = group_point_metrics(
+        data, s, prep.rule.threshold, prep.rule.to_probability, which=metrics
+    )
 
     # Unweighted counts per group (and overall, last).
     atom_pos = np.bincount(data.atom, weights=data.y, minlength=s.n_atoms)
@@ -404,8 +533,15 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
     fams = s.group_family + [OVERALL]
     names = s.group_name + [OVERALL]
 
-    counts = pd.DataFrame({"family": fams, "group": names, "n": n_all.astype(int),
-                           "n_pos": n_pos.astype(int), "n_neg": n_neg.astype(int)})
+    counts = pd.DataFrame(
+        {
+            "family": fams,
+            "group": names,
+            "n": n_all.astype(int),
+            "n_pos": n_pos.astype(int),
+            "n_neg": n_neg.astype(int),
+        }
+    )
 
     # Uncertainty (bootstrap replicates and permutations) from the shared-bin tables.
     reps = perm = None
@@ -413,8 +549,15 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
     n_perm_eff = n_boot if n_perm is None else n_perm
     if n_boot > 0 or n_perm_eff > 0:
         from ._bootstrap import Resampler
-        res = Resampler(prep, max_bins=max_bins, chunk_size=chunk_size, seed=seed,
-                        progress=progress, metrics=metrics)
+
+        res = Resampler(
+            prep,
+            max_bins=max_bins,
+            chunk_size=chunk_size,
+            seed=seed,
+            progress=progress,
+            metrics=metrics,
+        )
         extras["bins_exact"] = res.table.exact
         extras["n_bins"] = int(res.table.counts.shape[-1])
         if n_boot > 0:
@@ -430,25 +573,32 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
     for m in metrics:
         vals = point[m]
         if reps is not None:
-            lo, hi = interval(vals, reps[m], ci, ci_method,
-                              extras.get("jackknife", {}).get(m))
+            lo, hi = interval(vals, reps[m], ci, ci_method, extras.get("jackknife", {}).get(m))
         else:
             lo = hi = np.full(vals.shape, np.nan)
         for i in range(len(names)):
             long_rows.append((fams[i], names[i], m, vals[i], lo[i], hi[i]))
             if np.isnan(vals[i]):
-                reason = _undefined_reason(m, n_all[i], n_pos[i], n_neg[i],
-                                           point["tp"][i] + point["fp"][i])
+                reason = _undefined_reason(
+                    m, n_all[i], n_pos[i], n_neg[i], point["tp"][i] + point["fp"][i]
+                )
                 undefined_rows.append((fams[i], names[i], m, reason))
-    groups_long = pd.DataFrame(long_rows, columns=["family", "group", "metric", "value", "lo", "hi"])
+    groups_long = pd.DataFrame(
+        long_rows, columns=["family", "group", "metric", "value", "lo", "hi"]
+    )
     undefined = pd.DataFrame(undefined_rows, columns=["family", "group", "metric", "reason"])
 
     warnings_out = []
     if prep.n_dropped:
         warnings_out.append(f"dropped {prep.n_dropped} rows with NaN/inf scores (--drop-nan)")
     for i in range(len(names)):
-        ws = _small_warnings(names[i] if fams[i] == OVERALL else f"{fams[i]}={names[i]}",
-                             int(n_all[i]), int(n_pos[i]), int(n_neg[i]), min_count)
+        ws = _small_warnings(
+            names[i] if fams[i] == OVERALL else f"{fams[i]}={names[i]}",
+            int(n_all[i]),
+            int(n_pos[i]),
+            int(n_neg[i]),
+            min_count,
+        )
         if ws:
             group_warn[(fams[i], names[i])] = ws
             warnings_out.extend(ws)
@@ -468,23 +618,37 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
         ov = {m: point[m][-1] for m in metrics}
         gp = family_gaps(gv, ov, metrics)
         if reps is not None:
-            gr = family_gaps({m: reps[m][:, idx] for m in metrics},
-                             {m: reps[m][:, -1] for m in metrics}, metrics)
+            gr = family_gaps(
+                {m: reps[m][:, idx] for m in metrics}, {m: reps[m][:, -1] for m in metrics}, metrics
+            )
             jk = extras.get("jackknife")
-            gj = (family_gaps({m: jk[m][:, idx] for m in metrics},
-                              {m: jk[m][:, -1] for m in metrics}, metrics) if jk else None)
+            gj = (
+                family_gaps(
+                    {m: jk[m][:, idx] for m in metrics}, {m: jk[m][:, -1] for m in metrics}, metrics
+                )
+                if jk
+                else None
+            )
         for g in all_gap_names:
-            skipped = sorted({names[idx[j]] for mm in gap_metric(g)
-                              for j in np.flatnonzero(np.isnan(gv[mm]))})
+            skipped = sorted(
+                {names[idx[j]] for mm in gap_metric(g) for j in np.flatnonzero(np.isnan(gv[mm]))}
+            )
             skipped = [x for x in s.group_name if x in skipped and x in [names[k] for k in idx]]
             lo = hi = np.nan
             if reps is not None:
-                lo_a, hi_a = interval(np.array([gp[g]]), gr[g][:, None], ci, ci_method,
-                                      None if gj is None else gj[g][:, None])
+                lo_a, hi_a = interval(
+                    np.array([gp[g]]),
+                    gr[g][:, None],
+                    ci,
+                    ci_method,
+                    None if gj is None else gj[g][:, None],
+                )
                 lo, hi = lo_a[0], hi_a[0]
             p = perm.p_value(fam, g, gp[g]) if perm is not None else np.nan
             gap_rows.append((fam, g, float(gp[g]), lo, hi, p, skipped))
-    gaps = pd.DataFrame(gap_rows, columns=["family", "name", "value", "lo", "hi", "p_value", "skipped"])
+    gaps = pd.DataFrame(
+        gap_rows, columns=["family", "name", "value", "lo", "hi", "p_value", "skipped"]
+    )
 
     ref_table = None
     if reference is not None:
@@ -494,41 +658,62 @@ def _audit_prepared(prep: Prepared, *, reference, min_count, n_boot, ci, seed, b
         "threshold": prep.rule.threshold_probability,
         "score_rule": prep.rule.name,
         "score_rule_text": prep.rule.description,
-        "n_boot": int(n_boot), "n_perm": int(n_perm_eff) if (n_boot or n_perm) else 0,
-        "ci": ci, "ci_method": ci_method if n_boot else None,
+        "n_boot": int(n_boot),
+        "n_perm": int(n_perm_eff) if (n_boot or n_perm) else 0,
+        "ci": ci,
+        "ci_method": ci_method if n_boot else None,
         "bootstrap": bootstrap if n_boot else None,
         "seed": seed,
         "weighted": prep.weighted,
         "clusters": prep.clusters is not None,
-        "n_rows": int(n_all[-1]), "n_dropped": prep.n_dropped,
+        "n_rows": int(n_all[-1]),
+        "n_dropped": prep.n_dropped,
         "min_count": min_count,
         "eer_definition": "interpolated crossing of FPR and FNR on the ROC curve",
         "reference": reference,
-        "attributes": list(s.attributes), "families": list(s.families),
+        "attributes": list(s.attributes),
+        "families": list(s.families),
         "metrics": list(metrics),
         "fairaudit_version": __version__,
     }
     if extras.get("n_bins") is not None:
         config["bootstrap_bins"] = {"n_bins": extras["n_bins"], "exact": extras["bins_exact"]}
     if perm is not None:
-        config["permutation"] = ("group labels permuted within each class"
-                                 + (" (whole clusters)" if prep.clusters is not None else ""))
+        config["permutation"] = "group labels permuted within each class" + (
+            " (whole clusters)" if prep.clusters is not None else ""
+        )
     extras.pop("jackknife", None)
     inverse = np.empty_like(data.order)
     inverse[data.order] = np.arange(data.order.size)
-    extras["data"] = {"y": data.y[inverse].astype(np.int8),
-                      "p": prep.rule.to_probability(data.score[inverse]),
-                      "groups": prep.attrs}
-    return Audit(config, groups_long, counts, gaps, undefined, tuple(warnings_out), ref_table,
-                 None, group_warn, extras)
+    extras["data"] = {
+        "y": data.y[inverse].astype(np.int8),
+        "p": prep.rule.to_probability(data.score[inverse]),
+        "groups": prep.attrs,
+    }
+    return Audit(
+        config,
+        groups_long,
+        counts,
+        gaps,
+        undefined,
+        tuple(warnings_out),
+        ref_table,
+        None,
+        group_warn,
+        extras,
+    )
 
 
 def _reference_table(reference, s, point, reps, ci, metrics):
     from ._bootstrap import interval
+
     hits = [i for i, g in enumerate(s.group_name) if g == str(reference)]
     if not hits:
-        raise bad("--reference", "the name of a group (" + ", ".join(dict.fromkeys(s.group_name)) + ")",
-                  repr(reference))
+        raise bad(
+            "--reference",
+            "the name of a group (" + ", ".join(dict.fromkeys(s.group_name)) + ")",
+            repr(reference),
+        )
     rows = []
     for r in hits:
         fam = s.group_family[r]
@@ -538,10 +723,14 @@ def _reference_table(reference, s, point, reps, ci, metrics):
                 ratio = point[m][i] / point[m][r] if point[m][r] not in (0.0,) else np.nan
                 lo = hi = np.nan
                 if reps is not None:
-                    lo_a, hi_a = interval(np.array([diff]), (reps[m][:, i] - reps[m][:, r])[:, None],
-                                          ci, "percentile")
+                    lo_a, hi_a = interval(
+                        np.array([diff]), (reps[m][:, i] - reps[m][:, r])[:, None], ci, "percentile"
+                    )
                     lo, hi = lo_a[0], hi_a[0]
-                rows.append((fam, s.group_name[i], str(reference), m, float(diff), float(ratio),
-                             lo, hi))
-    return pd.DataFrame(rows, columns=["family", "group", "reference", "metric", "diff", "ratio",
-                                       "diff_lo", "diff_hi"])
+                rows.append(
+                    (fam, s.group_name[i], str(reference), m, float(diff), float(ratio), lo, hi)
+                )
+    return pd.DataFrame(
+        rows,
+        columns=["family", "group", "reference", "metric", "diff", "ratio", "diff_lo", "diff_hi"],
+    )

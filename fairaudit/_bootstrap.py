@@ -50,8 +50,9 @@ def _n_threads():
 class Resampler:
     """Draws replicate atom tables and turns them into per-group metrics."""
 
-    def __init__(self, prep, *, max_bins=1024, chunk_size=64, seed=0, progress=False,
-                 metrics=METRIC_NAMES):
+    def __init__(
+        self, prep, *, max_bins=1024, chunk_size=64, seed=0, progress=False, metrics=METRIC_NAMES
+    ):
         self.prep = prep
         self.metrics = tuple(metrics)
         s = prep.structure
@@ -59,8 +60,9 @@ class Resampler:
         self.seed = int(seed)
         self.chunk_size = max(1, int(chunk_size))
         self.progress = progress
-        self.table = atom_table(data, s.n_atoms, prep.rule.threshold, prep.rule.to_probability,
-                                max_bins=max_bins)
+        self.table = atom_table(
+            data, s.n_atoms, prep.rule.threshold, prep.rule.to_probability, max_bins=max_bins
+        )
         self.A, _, self.K = self.table.counts.shape
         self.memb = np.vstack([s.membership, np.ones((1, s.n_atoms), bool)]).astype(float)
         self.y_int = data.y.astype(np.int64)
@@ -72,8 +74,11 @@ class Resampler:
         # replicate beats O(cells)); otherwise rows are never touched: cell counts suffice.
         self.cluster_units = None if prep.clusters is None else self._units(prep.clusters)
         n = data.score.size
-        self.row_units = (self._units(np.arange(n), rows=True)
-                          if prep.weighted or n <= 4 * self.A * self.K else None)
+        self.row_units = (
+            self._units(np.arange(n), rows=True)
+            if prep.weighted or n <= 4 * self.A * self.K
+            else None
+        )
 
     # -------------------------------------------------------------- units (clusters or rows)
     def _units(self, unit, rows=False):
@@ -96,9 +101,17 @@ class Resampler:
         ypos = np.bincount(unit, weights=data.y, minlength=n_units)
         ycnt = np.bincount(unit, minlength=n_units)
         stratum = np.where(ypos == ycnt, 1, np.where(ypos == 0, 0, 2))
-        return {"unit": unit, "n": n_units, "atom": atom_min, "mixed": mixed,
-                "entry_unit": entry_unit, "entry_cell": entry_cell, "entry_w": weight,
-                "entry_cell_in_atom": entry_cell % (2 * self.K), "stratum": stratum}
+        return {
+            "unit": unit,
+            "n": n_units,
+            "atom": atom_min,
+            "mixed": mixed,
+            "entry_unit": entry_unit,
+            "entry_cell": entry_cell,
+            "entry_w": weight,
+            "entry_cell_in_atom": entry_cell % (2 * self.K),
+            "stratum": stratum,
+        }
 
     # -------------------------------------------------------------- replicate tables
     def _boot_table(self, b, scheme):
@@ -129,8 +142,9 @@ class Resampler:
                     draws += np.bincount(pick, minlength=u["n"])
         else:
             draws = np.bincount(rng.integers(0, u["n"], u["n"]), minlength=u["n"])
-        tab = np.bincount(u["entry_cell"], weights=draws[u["entry_unit"]] * u["entry_w"],
-                          minlength=counts.size)
+        tab = np.bincount(
+            u["entry_cell"], weights=draws[u["entry_unit"]] * u["entry_w"], minlength=counts.size
+        )
         return tab.reshape(counts.shape)
 
     def _perm_table(self, b):
@@ -146,8 +160,9 @@ class Resampler:
                 for a in range(self.A - 1):
                     if rows[a] == 0:
                         continue
-                    draw = rng.multivariate_hypergeometric(remaining, int(rows[a]),
-                                                           method="marginals")
+                    draw = rng.multivariate_hypergeometric(
+                        remaining, int(rows[a]), method="marginals"
+                    )
                     out[a, y] = draw
                     remaining = remaining - draw
                 out[self.A - 1, y] = remaining
@@ -163,19 +178,24 @@ class Resampler:
     # -------------------------------------------------------------- metrics of tables
     def metrics_of(self, tables):
         """tables (B, A, 2, K) -> dict metric -> (B, n_groups + 1)."""
-        return table_metrics(tables, self.memb, self.table.thr_index, self.table.bin_value,
-                             self.metrics)
+        return table_metrics(
+            tables, self.memb, self.table.thr_index, self.table.bin_value, self.metrics
+        )
 
     def _run(self, n, make_table, reduce, label):
-        return run_chunks(n, self.chunk_size, lambda rg: reduce(
-            self.metrics_of(np.stack([make_table(b) for b in rg]))), self.progress, label)
+        return run_chunks(
+            n,
+            self.chunk_size,
+            lambda rg: reduce(self.metrics_of(np.stack([make_table(b) for b in rg]))),
+            self.progress,
+            label,
+        )
 
     def bootstrap(self, n_boot, scheme):
         """dict metric -> (n_boot, n_groups + 1) replicate values."""
         if scheme == "cluster" and self.prep.clusters is None:
             raise bad("--bootstrap cluster", "a cluster column", "none")
-        parts = self._run(n_boot, lambda b: self._boot_table(b, scheme), lambda m: m,
-                          "bootstrap")
+        parts = self._run(n_boot, lambda b: self._boot_table(b, scheme), lambda m: m, "bootstrap")
         return {m: np.concatenate([p[m] for p in parts]) for m in self.metrics}
 
     def jackknife(self, scheme, n_blocks=50):
@@ -203,18 +223,21 @@ class Resampler:
 
         def reduce(met):
             ov = {m: met[m][:, -1] for m in ms}
-            return {f: family_gaps({m: met[m][:, idx] for m in ms}, ov, ms)
-                    for f, idx in fams.items()}
+            return {
+                f: family_gaps({m: met[m][:, idx] for m in ms}, ov, ms) for f, idx in fams.items()
+            }
 
         cu = self.cluster_units
         if cu is not None and cu["mixed"].size:
             first = int(cu["mixed"][0])
-            raise bad("clusters", "every cluster inside one group (for the permutation test)",
-                      f"{cu['mixed'].size} clusters spanning several groups "
-                      f"(e.g. cluster #{first}); --n-perm 0 (n_perm=0) skips the test")
+            raise bad(
+                "clusters",
+                "every cluster inside one group (for the permutation test)",
+                f"{cu['mixed'].size} clusters spanning several groups "
+                f"(e.g. cluster #{first}); --n-perm 0 (n_perm=0) skips the test",
+            )
         parts = self._run(n_perm, self._perm_table, reduce, "permutations")
-        out = {f: {g: np.concatenate([p[f][g] for p in parts]) for g in parts[0][f]}
-               for f in fams}
+        out = {f: {g: np.concatenate([p[f][g] for p in parts]) for g in parts[0][f]} for f in fams}
         return PermutationResult(out)
 
 
@@ -222,8 +245,9 @@ def table_metrics(tables, memb, thr_index, bin_value, metrics):
     """Atom tables (B, A, 2, K) -> dict metric -> (B, n_groups + 1) via group membership."""
     B, A, _, K = tables.shape
     g = np.matmul(memb, np.asarray(tables, dtype=float).reshape(B, A, 2 * K))  # (B, G+1, 2K)
-    res = compute_metrics(g[..., K:], g[..., :K], thr_index, bin_value=bin_value,
-                          probabilities=True, which=metrics)
+    res = compute_metrics(
+        g[..., K:], g[..., :K], thr_index, bin_value=bin_value, probabilities=True, which=metrics
+    )
     return {m: res[m] for m in metrics}
 
 
@@ -237,6 +261,7 @@ def run_chunks(n, chunk_size, work, progress=False, label=""):
     bar = None
     if progress and sys.stderr.isatty() and n >= 200:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=n, desc=label, unit="rep", leave=False)
     results = []
     with ThreadPoolExecutor(_n_threads()) as pool:
@@ -304,8 +329,8 @@ def _bca_levels(theta, r, jk, qs):
     a = 0.0
     if jk.size > 2:
         d = jk.mean() - jk
-        den = 6.0 * np.sum(d ** 2) ** 1.5
-        a = float(np.sum(d ** 3) / den) if den > 0 else 0.0
+        den = 6.0 * np.sum(d**2) ** 1.5
+        a = float(np.sum(d**3) / den) if den > 0 else 0.0
     z = ndtri(qs)
     adj = ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
     return np.clip(adj, 0.0, 1.0)

@@ -25,54 +25,91 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_common(p):
     a = p.add_argument
-    a("--scores", default="auto", choices=["auto", "prob", "logit", "logits2"],
-      help="score rule (auto: logits2 for 2 columns, prob when all in [0,1], else logit)")
+    a(
+        "--scores",
+        default="auto",
+        choices=["auto", "prob", "logit", "logits2"],
+        help="score rule (auto: logits2 for 2 columns, prob when all in [0,1], else logit)",
+    )
     a("--threshold", type=float, default=0.5, help="threshold on p(fake) (default 0.5)")
     a("--pos-label", default=None, help="label value meaning fake, when labels are not 0/1")
-    a("--dataset", default="ff++", choices=["ff++", "dfdc", "celebdf", "dfd"],
-      help="group coding of the research CSV / result layout (default ff++)")
-    a("--attributes", default=None,
-      help="comma-separated attribute columns of the CSV instead of the research schema")
+    a(
+        "--dataset",
+        default="ff++",
+        choices=["ff++", "dfdc", "celebdf", "dfd"],
+        help="group coding of the research CSV / result layout (default ff++)",
+    )
+    a(
+        "--attributes",
+        default=None,
+        help="comma-separated attribute columns of the CSV instead of the research schema",
+    )
     a("--weights", default=None, metavar="COLUMN", help="CSV column of sample weights")
-    a("--cluster", default=None, metavar="COLUMN",
-      help="CSV column of cluster ids (video, identity) for --bootstrap cluster and the test")
+    a(
+        "--cluster",
+        default=None,
+        metavar="COLUMN",
+        help="CSV column of cluster ids (video, identity) for --bootstrap cluster and the test",
+    )
     a("--reference", default=None, help="reference group (e.g. white, male+asian)")
     a("--n-boot", type=int, default=1000, help="bootstrap replicates (0: point estimates only)")
     a("--n-perm", type=int, default=None, help="permutations of the test (default: --n-boot)")
     a("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
     a("--ci-method", default="percentile", choices=["percentile", "bca"])
-    a("--bootstrap", default=None, choices=["iid", "stratified", "cluster"],
-      help="resampling scheme (default: cluster when --cluster is given, else iid)")
+    a(
+        "--bootstrap",
+        default=None,
+        choices=["iid", "stratified", "cluster"],
+        help="resampling scheme (default: cluster when --cluster is given, else iid)",
+    )
     a("--seed", type=int, default=0)
     a("--drop-nan", action="store_true", help="drop rows with NaN/inf scores (reported)")
     a("--min-count", type=int, default=30, help="warn below this many positives/negatives")
     a("--max-bins", type=int, default=1024, help="score bins of bootstrap replicates")
-    a("--compat", default=None, choices=["pg-fdd"],
-      help="add the research code's fairness-metrics quantities")
+    a(
+        "--compat",
+        default=None,
+        choices=["pg-fdd"],
+        help="add the research code's fairness-metrics quantities",
+    )
     a("--out", default=None, metavar="DIR", help="write report.json, groups.csv, gaps.csv here")
     a("--format", default="text", choices=["text", "json", "markdown"])
-    a("--figures", default=None, choices=["png", "svg", "pdf"],
-      help="also write every figure in this format into --out/figures")
+    a(
+        "--figures",
+        default=None,
+        choices=["png", "svg", "pdf"],
+        help="also write every figure in this format into --out/figures",
+    )
     a("--all-gaps", action="store_true", help="print every gap, not only the headline ones")
     a("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser():
-    p = _Parser(prog="fairaudit", description="Fairness audit of a binary classifier's scores "
-                "across demographic groups (label 1 = fake).")
+    p = _Parser(
+        prog="fairaudit",
+        description="Fairness audit of a binary classifier's scores "
+        "across demographic groups (label 1 = fake).",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    r = sub.add_parser("report", help="audit one detector",
-                       description="INPUTS: SCORES LABELS CSV | SCORES CSV (labels from the CSV's "
-                       "label column) | RESULTS_DIR (research per-group .npy layout). SCORES: "
-                       "FILE.npy or FILE.csv:COLUMN.")
+    r = sub.add_parser(
+        "report",
+        help="audit one detector",
+        description="INPUTS: SCORES LABELS CSV | SCORES CSV (labels from the CSV's "
+        "label column) | RESULTS_DIR (research per-group .npy layout). SCORES: "
+        "FILE.npy or FILE.csv:COLUMN.",
+    )
     r.add_argument("inputs", nargs="*")
     r.add_argument("--example", action="store_true", help="audit the embedded synthetic example")
     _add_common(r)
-    c = sub.add_parser("compare", help="paired comparison of two detectors (B - A)",
-                       description="INPUTS: SCORES_A SCORES_B LABELS CSV | SCORES_A SCORES_B CSV")
+    c = sub.add_parser(
+        "compare",
+        help="paired comparison of two detectors (B - A)",
+        description="INPUTS: SCORES_A SCORES_B LABELS CSV | SCORES_A SCORES_B CSV",
+    )
     c.add_argument("inputs", nargs="*")
-    c.add_argument("--example", action="store_true",
-                   help="compare the example's two embedded detectors")
+    c.add_argument(
+        "--example", action="store_true", help="compare the example's two embedded detectors"
+    )
     _add_common(c)
     return p
 
@@ -101,32 +138,42 @@ def _load(args, n_scores):
         return _load_results_dir(args, inputs[0])
     if len(inputs) not in (n_scores + 1, n_scores + 2):
         want = "SCORES LABELS CSV" if n_scores == 1 else "SCORES_A SCORES_B LABELS CSV"
-        raise bad("inputs", f"{want} (or without LABELS when the CSV has a label column)",
-                  f"{len(inputs)} arguments")
+        raise bad(
+            "inputs",
+            f"{want} (or without LABELS when the CSV has a label column)",
+            f"{len(inputs)} arguments",
+        )
     score_specs = inputs[:n_scores]
     csv_path = inputs[-1]
     demo = read_demographics(csv_path, dataset=args.dataset, attributes=args.attributes)
-    scores = [load_array(s, f"scores{'' if n_scores == 1 else ' ' + 'AB'[i]} ('{s}')")
-              for i, s in enumerate(score_specs)]
+    scores = [
+        load_array(s, f"scores{'' if n_scores == 1 else ' ' + 'AB'[i]} ('{s}')")
+        for i, s in enumerate(score_specs)
+    ]
     if len(inputs) == n_scores + 2:
         labels_raw = load_array(inputs[n_scores], f"labels ('{inputs[n_scores]}')")
     else:
         if "label" not in demo.table.columns:
-            raise bad("csv", "a 'label' column when no labels file is given",
-                      f"columns {', '.join(map(str, demo.table.columns[:12]))}")
+            raise bad(
+                "csv",
+                "a 'label' column when no labels file is given",
+                f"columns {', '.join(map(str, demo.table.columns[:12]))}",
+            )
         labels_raw = demo.table["label"].to_numpy()
     n = scores[0].shape[0]
     for i, s in enumerate(scores[1:], 1):
         if s.shape[0] != n:
-            raise bad(f"scores B ('{score_specs[i]}')", f"{n} rows like scores A",
-                      f"{s.shape[0]} rows")
+            raise bad(
+                f"scores B ('{score_specs[i]}')", f"{n} rows like scores A", f"{s.shape[0]} rows"
+            )
     if labels_raw.ndim == 2 and labels_raw.shape[1] == 1:
         labels_raw = labels_raw[:, 0]
     if labels_raw.shape[0] != n:
         raise bad("labels", f"{n} rows (as many as the scores)", f"{labels_raw.shape[0]} rows")
     if len(demo.table) != n:
-        raise bad(f"csv ('{csv_path}')", f"{n} rows (as many as the scores)",
-                  f"{len(demo.table)} rows")
+        raise bad(
+            f"csv ('{csv_path}')", f"{n} rows (as many as the scores)", f"{len(demo.table)} rows"
+        )
     from ._validation import as_labels
 
     labels = as_labels(labels_raw, n, pos_label=args.pos_label)
@@ -135,23 +182,34 @@ def _load(args, n_scores):
     weights = _column(demo.table, args.weights, "--weights", numeric=True)
     clusters = _column(demo.table, args.cluster, "--cluster", numeric=False)
     files = {}
-    for role, path in zip(["scores" if n_scores == 1 else "scores_a", "scores_b"][:n_scores]
-                          + (["labels"] if len(inputs) == n_scores + 2 else []) + ["csv"],
-                          score_specs + inputs[n_scores:]):
+    for role, path in zip(
+        ["scores" if n_scores == 1 else "scores_a", "scores_b"][:n_scores]
+        + (["labels"] if len(inputs) == n_scores + 2 else [])
+        + ["csv"],
+        score_specs + inputs[n_scores:],
+    ):
         real = path if os.path.exists(path) else path.rsplit(":", 1)[0]
         files[role] = {"path": os.path.basename(real), "sha256": sha256(real)}
-    return {"scores": scores, "labels": labels, "groups": demo.attributes, "weights": weights,
-            "clusters": clusters, "provenance": {"files": files, "groups_from": demo.source,
-                                                 "example": bool(args.example)},
-            "compat_sets": None}
+    return {
+        "scores": scores,
+        "labels": labels,
+        "groups": demo.attributes,
+        "weights": weights,
+        "clusters": clusters,
+        "provenance": {"files": files, "groups_from": demo.source, "example": bool(args.example)},
+        "compat_sets": None,
+    }
 
 
 def _column(table, name, option, numeric):
     if name is None:
         return None
     if name not in table.columns:
-        raise bad(option, "a column of the CSV", f"'{name}' (columns: "
-                  f"{', '.join(map(str, table.columns[:12]))})")
+        raise bad(
+            option,
+            "a column of the CSV",
+            f"'{name}' (columns: {', '.join(map(str, table.columns[:12]))})",
+        )
     col = table[name]
     if numeric and not np.issubdtype(col.dtype, np.number):
         raise bad(option, f"numeric values in column '{name}'", f"dtype {col.dtype}")
@@ -169,8 +227,11 @@ def _load_results_dir(args, path):
     except ValueError as exc:
         raise FairauditError(f"RESULTS_DIR: {exc}") from None
     if not sets or sum(len(v[0]) for v in sets.values()) == 0:
-        raise bad("RESULTS_DIR", "files '<gender>,<race>labels.npy' and "
-                  "'<gender>,<race>predictions.npy'", f"none with data in '{path}'")
+        raise bad(
+            "RESULTS_DIR",
+            "files '<gender>,<race>labels.npy' and '<gender>,<race>predictions.npy'",
+            f"none with data in '{path}'",
+        )
     y, z, g, r = [], [], [], []
     for key, (lab, pred) in sets.items():
         gender, race = key.split(",")
@@ -180,26 +241,47 @@ def _load_results_dir(args, path):
         r += [race] * len(lab)
     import pandas as pd
 
-    groups = pd.DataFrame({"gender": pd.Categorical(g, categories=["male", "female"]),
-                           "race": pd.Categorical(r, categories=races)})
+    groups = pd.DataFrame(
+        {
+            "gender": pd.Categorical(g, categories=["male", "female"]),
+            "race": pd.Categorical(r, categories=races),
+        }
+    )
     if args.scores == "auto":
         args.scores = "logit"  # the research layout saves the raw class-1 logit
-    return {"scores": [np.concatenate(z)], "labels": np.concatenate(y).astype(int),
-            "groups": groups, "weights": None, "clusters": None,
-            "provenance": {"files": {"results_dir": os.path.basename(os.path.abspath(path))},
-                           "groups_from": f"research per-group files (--dataset {args.dataset})"},
-            "compat_sets": sets}
+    return {
+        "scores": [np.concatenate(z)],
+        "labels": np.concatenate(y).astype(int),
+        "groups": groups,
+        "weights": None,
+        "clusters": None,
+        "provenance": {
+            "files": {"results_dir": os.path.basename(os.path.abspath(path))},
+            "groups_from": f"research per-group files (--dataset {args.dataset})",
+        },
+        "compat_sets": sets,
+    }
 
 
 # ---------------------------------------------------------------------------- commands
 def _options(args):
     if args.bootstrap is None:
         args.bootstrap = "cluster" if args.cluster else "iid"
-    return dict(scores=args.scores, threshold=args.threshold, reference=args.reference,
-                n_boot=args.n_boot, ci=args.ci, seed=args.seed, bootstrap=args.bootstrap,
-                ci_method=args.ci_method, n_perm=args.n_perm, drop_nan=args.drop_nan,
-                min_count=args.min_count, max_bins=args.max_bins,
-                progress=not args.quiet)
+    return dict(
+        scores=args.scores,
+        threshold=args.threshold,
+        reference=args.reference,
+        n_boot=args.n_boot,
+        ci=args.ci,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        ci_method=args.ci_method,
+        n_perm=args.n_perm,
+        drop_nan=args.drop_nan,
+        min_count=args.min_count,
+        max_bins=args.max_bins,
+        progress=not args.quiet,
+    )
 
 
 def _check_output_options(args):
@@ -212,9 +294,16 @@ def _report(args):
 
     _check_output_options(args)
     d = _load(args, 1)
-    result = audit(d["labels"], d["scores"][0], d["groups"], sample_weight=d["weights"],
-                   clusters=d["clusters"], dataset=args.dataset, provenance=d["provenance"],
-                   **_options(args))
+    result = audit(
+        d["labels"],
+        d["scores"][0],
+        d["groups"],
+        sample_weight=d["weights"],
+        clusters=d["clusters"],
+        dataset=args.dataset,
+        provenance=d["provenance"],
+        **_options(args),
+    )
     if args.compat:
         result = _with_compat(result, args, d)
     _emit(result, args)
@@ -230,12 +319,20 @@ def _with_compat(result, args, d):
     if d["compat_sets"] is not None:
         genders, races = PGFDD_FAMILIES[args.dataset]
         comp = pgfdd_metrics(d["compat_sets"], genders, races)
-        comp["input"] = {"saved_value": "the research per-group files as saved",
-                         "dataset": args.dataset}
+        comp["input"] = {
+            "saved_value": "the research per-group files as saved",
+            "dataset": args.dataset,
+        }
     else:
-        comp = compat_from_arrays(d["labels"], d["scores"][0], d["groups"],
-                                  rule=result.config["score_rule"], mode=args.compat,
-                                  dataset=args.dataset, drop_nan=args.drop_nan)
+        comp = compat_from_arrays(
+            d["labels"],
+            d["scores"][0],
+            d["groups"],
+            rule=result.config["score_rule"],
+            mode=args.compat,
+            dataset=args.dataset,
+            drop_nan=args.drop_nan,
+        )
     return dataclasses.replace(result, compat=comp)
 
 
@@ -254,8 +351,11 @@ def _emit(result, args):
     if args.format == "json":
         print(result.to_json())
     elif is_cmp:
-        print(format_comparison_text(result, all_gaps=args.all_gaps,
-                                     markdown=args.format == "markdown"))
+        print(
+            format_comparison_text(
+                result, all_gaps=args.all_gaps, markdown=args.format == "markdown"
+            )
+        )
     elif args.format == "markdown":
         print(format_markdown(result, all_gaps=args.all_gaps))
     else:
@@ -277,9 +377,17 @@ def _compare(args):
 
     _check_output_options(args)
     d = _load(args, 2)
-    result = compare(d["labels"], d["scores"][0], d["scores"][1], d["groups"],
-                     sample_weight=d["weights"], clusters=d["clusters"], dataset=args.dataset,
-                     provenance=d["provenance"], **_options(args))
+    result = compare(
+        d["labels"],
+        d["scores"][0],
+        d["scores"][1],
+        d["groups"],
+        sample_weight=d["weights"],
+        clusters=d["clusters"],
+        dataset=args.dataset,
+        provenance=d["provenance"],
+        **_options(args),
+    )
     _emit(result, args)
     return 0
 
@@ -300,6 +408,5 @@ def main(argv=None) -> int:
             pass
         return 0
     except MemoryError:
-        sys.stderr.write("fairaudit: error: out of memory (try a smaller --max-bins or "
-                         "--n-boot)\n")
+        sys.stderr.write("fairaudit: error: out of memory (try a smaller --max-bins or --n-boot)\n")
         return 2

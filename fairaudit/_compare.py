@@ -18,8 +18,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._audit import (OVERALL, Audit, Exportable, _audit_prepared, _check_metrics,
-                     _check_uncertainty_options, _jsonable, _num, prepare)
+from ._audit import (
+    OVERALL,
+    Audit,
+    Exportable,
+    _audit_prepared,
+    _check_metrics,
+    _check_uncertainty_options,
+    _jsonable,
+    _num,
+    prepare,
+)
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
@@ -61,12 +70,29 @@ class Comparison(Exportable):
     def to_dict(self) -> dict:
         rows = []
         for r in self.differences.itertuples(index=False):
-            rows.append({"kind": r.kind, "family": r.family, "group": r.group, "name": r.name,
-                         "a": _num(r.a), "b": _num(r.b), "diff": _num(r.diff),
-                         "lo": _num(r.lo), "hi": _num(r.hi), "p_value": _num(r.p_value)})
-        return {"version": 1, "kind": "comparison", "config": _jsonable(self.config),
-                "differences": rows, "a": self.a.to_dict(), "b": self.b.to_dict(),
-                "warnings": list(self.warnings)}
+            rows.append(
+                {
+                    "kind": r.kind,
+                    "family": r.family,
+                    "group": r.group,
+                    "name": r.name,
+                    "a": _num(r.a),
+                    "b": _num(r.b),
+                    "diff": _num(r.diff),
+                    "lo": _num(r.lo),
+                    "hi": _num(r.hi),
+                    "p_value": _num(r.p_value),
+                }
+            )
+        return {
+            "version": 1,
+            "kind": "comparison",
+            "config": _jsonable(self.config),
+            "differences": rows,
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "warnings": list(self.warnings),
+        }
 
     def groups_flat(self) -> pd.DataFrame:
         a = self.a.groups_flat().assign(detector=self.config["names"][0])
@@ -77,8 +103,10 @@ class Comparison(Exportable):
         return self.differences.copy()
 
     def __repr__(self):
-        return (f"<Comparison {self.config['names'][1]} - {self.config['names'][0]}, "
-                f"n={self.config['n_rows']}, n_boot={self.config['n_boot']}>")
+        return (
+            f"<Comparison {self.config['names'][1]} - {self.config['names'][0]}, "
+            f"n={self.config['n_rows']}, n_boot={self.config['n_boot']}>"
+        )
 
 
 def _shared_edges(prob_a, prob_b, threshold, max_bins):
@@ -90,12 +118,34 @@ def _shared_edges(prob_a, prob_b, threshold, max_bins):
     return np.unique(np.r_[q, threshold, np.linspace(0, 1, ECE_BINS + 1)[1:-1]]), False
 
 
-def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
-            pos_label=None, sample_weight=None, n_boot=1000, ci=0.95, seed=0,
-            bootstrap="iid", clusters=None, ci_method="percentile", n_perm=None,
-            drop_nan=False, min_count=30, max_bins=1024, metrics=None, chunk_size=32,
-            progress=False, reference=None, dataset=None, provenance=None,
-            names=("A", "B")) -> Comparison:
+def compare(
+    y_true,
+    score_a,
+    score_b,
+    groups,
+    *,
+    scores="auto",
+    threshold=0.5,
+    pos_label=None,
+    sample_weight=None,
+    n_boot=1000,
+    ci=0.95,
+    seed=0,
+    bootstrap="iid",
+    clusters=None,
+    ci_method="percentile",
+    n_perm=None,
+    drop_nan=False,
+    min_count=30,
+    max_bins=1024,
+    metrics=None,
+    chunk_size=32,
+    progress=False,
+    reference=None,
+    dataset=None,
+    provenance=None,
+    names=("A", "B"),
+) -> Comparison:
     """Paired comparison of two detectors' fairness and accuracy (B - A).
 
     Parameters are those of :func:`fairaudit.audit`, with the scores of detector A and of
@@ -114,8 +164,11 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
     keep = np.isfinite(ra) & np.isfinite(rb)
     if not keep.all() and not drop_nan:
         first = np.flatnonzero(~keep)[:5].tolist()
-        raise bad("scores", "finite values in both detectors (or --drop-nan)",
-                  f"{int((~keep).sum())} rows with NaN/inf, first {first}")
+        raise bad(
+            "scores",
+            "finite values in both detectors (or --drop-nan)",
+            f"{int((~keep).sum())} rows with NaN/inf, first {first}",
+        )
 
     def take(x):
         if x is None:
@@ -126,18 +179,44 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
             return {k: np.asarray(v)[keep] for k, v in x.items()}
         return np.asarray(x)[keep]
 
-    sa, sb, y, g, w, cl = (take(score_a), take(score_b), take(y_true), take(groups),
-                           take(sample_weight), take(clusters))
-    common = dict(scores=scores, threshold=threshold, pos_label=pos_label, sample_weight=w,
-                  clusters=cl)
+    sa, sb, y, g, w, cl = (
+        take(score_a),
+        take(score_b),
+        take(y_true),
+        take(groups),
+        take(sample_weight),
+        take(clusters),
+    )
+    common = dict(
+        scores=scores, threshold=threshold, pos_label=pos_label, sample_weight=w, clusters=cl
+    )
     prep_a = prepare(y, sa, g, score_argument="scores A", **common)
     prep_b = prepare(y, sb, g, score_argument="scores B", **common)
-    _check_uncertainty_options(dict(n_boot=n_boot, ci=ci, bootstrap=bootstrap,
-                                    ci_method=ci_method, n_perm=n_perm, max_bins=max_bins),
-                               prep_a)
-    point_opts = dict(reference=reference, min_count=min_count, n_boot=0, ci=ci, seed=seed,
-                      bootstrap=bootstrap, ci_method=ci_method, n_perm=0, max_bins=max_bins,
-                      chunk_size=chunk_size, progress=False, metrics=metrics)
+    _check_uncertainty_options(
+        dict(
+            n_boot=n_boot,
+            ci=ci,
+            bootstrap=bootstrap,
+            ci_method=ci_method,
+            n_perm=n_perm,
+            max_bins=max_bins,
+        ),
+        prep_a,
+    )
+    point_opts = dict(
+        reference=reference,
+        min_count=min_count,
+        n_boot=0,
+        ci=ci,
+        seed=seed,
+        bootstrap=bootstrap,
+        ci_method=ci_method,
+        n_perm=0,
+        max_bins=max_bins,
+        chunk_size=chunk_size,
+        progress=False,
+        metrics=metrics,
+    )
     audit_a = _audit_prepared(prep_a, **point_opts)
     audit_b = _audit_prepared(prep_b, **point_opts)
 
@@ -156,10 +235,15 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
         cols += [met[m][:, i] for i in range(len(s.group_name)) for m in metrics]
         return np.stack(cols, axis=1)
 
-    labels = ([("gap", f, "", name) for f in fams for name in gnames]
-              + [("overall", OVERALL, OVERALL, m) for m in metrics]
-              + [("group", s.group_family[i], s.group_name[i], m)
-                 for i in range(len(s.group_name)) for m in metrics])
+    labels = (
+        [("gap", f, "", name) for f in fams for name in gnames]
+        + [("overall", OVERALL, OVERALL, m) for m in metrics]
+        + [
+            ("group", s.group_family[i], s.group_name[i], m)
+            for i in range(len(s.group_name))
+            for m in metrics
+        ]
+    )
 
     # Point values straight from the exact audits.
     def point_vector(res):
@@ -176,28 +260,52 @@ def compare(y_true, score_a, score_b, groups, *, scores="auto", threshold=0.5,
     lo = hi = pvals = np.full(diff.shape, np.nan)
     extras = {}
     if n_boot > 0:
-        engine = _PairedEngine(prep_a, rule_a, rule_b, ra[keep], rb[keep], y, w, cl, s,
-                               threshold, max_bins, metrics, seed)
+        engine = _PairedEngine(
+            prep_a,
+            rule_a,
+            rule_b,
+            ra[keep],
+            rb[keep],
+            y,
+            w,
+            cl,
+            s,
+            threshold,
+            max_bins,
+            metrics,
+            seed,
+        )
         extras["bins_exact"] = engine.exact
-        reps = np.concatenate(run_chunks(
-            n_boot, chunk_size, lambda rg: np.stack(
-                [engine.boot_diff(b, bootstrap, summarise) for b in rg]), progress,
-            "paired bootstrap"))
+        reps = np.concatenate(
+            run_chunks(
+                n_boot,
+                chunk_size,
+                lambda rg: np.stack([engine.boot_diff(b, bootstrap, summarise) for b in rg]),
+                progress,
+                "paired bootstrap",
+            )
+        )
         lo, hi = interval(diff, reps, ci, "percentile")
         pvals = _bootstrap_p(diff, reps)
     diffs = pd.DataFrame(labels, columns=["kind", "family", "group", "name"])
     diffs = diffs.assign(a=pa, b=pb, diff=diff, lo=lo, hi=hi, p_value=pvals)
     config = dict(audit_a.config)
-    config.update({
-        "names": list(names), "score_rule_a": rule_a.name, "score_rule_b": rule_b.name,
-        "score_rule_text": f"A: {rule_a.description}; B: {rule_b.description}",
-        "n_boot": int(n_boot), "n_perm": 0,
-        "ci_method": "percentile" if n_boot else None,
-        "bootstrap": bootstrap if n_boot else None,
-        "paired": "same resampled rows (or clusters) for both detectors; two-sided p-values "
-                  "for B - A = 0 by inverting the paired percentile interval",
-        "dataset": dataset, "provenance": provenance or {},
-    })
+    config.update(
+        {
+            "names": list(names),
+            "score_rule_a": rule_a.name,
+            "score_rule_b": rule_b.name,
+            "score_rule_text": f"A: {rule_a.description}; B: {rule_b.description}",
+            "n_boot": int(n_boot),
+            "n_perm": 0,
+            "ci_method": "percentile" if n_boot else None,
+            "bootstrap": bootstrap if n_boot else None,
+            "paired": "same resampled rows (or clusters) for both detectors; two-sided p-values "
+            "for B - A = 0 by inverting the paired percentile interval",
+            "dataset": dataset,
+            "provenance": provenance or {},
+        }
+    )
     if ci_method == "bca" and n_boot:
         config["note"] = "paired differences use percentile intervals"
     warnings_out = tuple(dict.fromkeys(audit_a.warnings + audit_b.warnings))
@@ -221,8 +329,22 @@ def _bootstrap_p(observed, reps):
 class _PairedEngine:
     """Row (or cluster) multiplicities shared by both detectors, on one bin grid."""
 
-    def __init__(self, prep, rule_a, rule_b, ra, rb, y, w, clusters, structure, threshold,
-                 max_bins, metrics, seed):
+    def __init__(
+        self,
+        prep,
+        rule_a,
+        rule_b,
+        ra,
+        rb,
+        y,
+        w,
+        clusters,
+        structure,
+        threshold,
+        max_bins,
+        metrics,
+        seed,
+    ):
         pa, pb = rule_a.to_probability(ra), rule_b.to_probability(rb)
         edges, self.exact = _shared_edges(pa, pb, threshold, max_bins)
         K = edges.size
@@ -240,12 +362,12 @@ class _PairedEngine:
         self.w = np.ones(yi.size) if w is None else np.asarray(w, dtype=float)
         self.atom = atom
         self.rows = np.arange(yi.size)
-        self.clusters = (None if clusters is None
-                         else pd.factorize(np.asarray(clusters))[0])
+        self.clusters = None if clusters is None else pd.factorize(np.asarray(clusters))[0]
         self.shape = (structure.n_atoms, 2, K)
         self.size = int(np.prod(self.shape))
-        self.memb = np.vstack([structure.membership,
-                               np.ones((1, structure.n_atoms), bool)]).astype(float)
+        self.memb = np.vstack([structure.membership, np.ones((1, structure.n_atoms), bool)]).astype(
+            float
+        )
         self.metrics = metrics
         self.seed = seed
 
@@ -267,8 +389,9 @@ class _PairedEngine:
             draws = np.zeros(n_units)
             for a in np.unique(self.atom):
                 members = np.flatnonzero(self.atom == a)
-                draws += np.bincount(members[rng.integers(0, members.size, members.size)],
-                                     minlength=n_units)
+                draws += np.bincount(
+                    members[rng.integers(0, members.size, members.size)], minlength=n_units
+                )
         else:
             draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         wr = draws[unit] * self.w

@@ -132,8 +132,21 @@ PGFDD_FAMILIES: dict[str, tuple[list[str], list[str]]] = {
 """Dataset name -> (gender list, race list), in the order the research script is configured."""
 
 # The output schema (key names are the research script's).
-SET_KEYS = ("auc", "ErrorRate", "FPR", "TPR", "acc", "precision", "F_G", "eer",
-            "positive_rate", "negative_rate", "FNR", "TNR", "n")
+SET_KEYS = (
+    "auc",
+    "ErrorRate",
+    "FPR",
+    "TPR",
+    "acc",
+    "precision",
+    "F_G",
+    "eer",
+    "positive_rate",
+    "negative_rate",
+    "FNR",
+    "TNR",
+    "n",
+)
 AGGREGATE_KEYS = ("F_S", "F_G_inter", "F_EFPR_inter", "F_EO_inter", "F_A_inter")
 FAMILY_KEYS = ("F_G", "F_EFPR", "F_EO", "F_A", "F_COV")
 GAP_KEYS = ("FPR", "AUC", "ErrorRate", "OAE", "DP", "MEO")
@@ -182,11 +195,20 @@ def _check_names(genders, races) -> tuple[list[str], list[str]]:
         if not names:
             raise _bad(arg, "at least one attribute name", "an empty list")
         for name in names:
-            if (not isinstance(name, str) or not name or name.startswith("_")
-                    or any(c in name for c in ",./\\") or name != name.strip()
-                    or name in _RESERVED):
-                raise _bad(arg, "names without ',', '.', '/', surrounding spaces or a leading "
-                           "'_', other than group_1, group_2, overall", repr(name))
+            if (
+                not isinstance(name, str)
+                or not name
+                or name.startswith("_")
+                or any(c in name for c in ",./\\")
+                or name != name.strip()
+                or name in _RESERVED
+            ):
+                raise _bad(
+                    arg,
+                    "names without ',', '.', '/', surrounding spaces or a leading "
+                    "'_', other than group_1, group_2, overall",
+                    repr(name),
+                )
         if len(set(names)) != len(names):
             raise _bad(arg, "distinct names", repr(names))
         out.append(names)
@@ -212,8 +234,9 @@ def _check_labels(labels, where: str) -> np.ndarray:
         bad = ~((y == 0) | (y == 1))
         if bad.any():
             shown = np.unique(y[bad])[:5].tolist()
-            raise _bad(where, "labels 0 (real) or 1 (fake)",
-                       f"values {shown} ({_first_indices(bad)})")
+            raise _bad(
+                where, "labels 0 (real) or 1 (fake)", f"values {shown} ({_first_indices(bad)})"
+            )
     return y.astype(np.int64)
 
 
@@ -237,8 +260,11 @@ def _check_pair(pair, where: str) -> tuple[np.ndarray, np.ndarray]:
     y = _check_labels(pair[0], f"{where} labels")
     z = _check_saved(pair[1], f"{where} saved")
     if y.shape[0] != z.shape[0]:
-        raise _bad(where, "labels and saved values of the same length",
-                   f"{y.shape[0]} labels and {z.shape[0]} saved values")
+        raise _bad(
+            where,
+            "labels and saved values of the same length",
+            f"{y.shape[0]} labels and {z.shape[0]} saved values",
+        )
     return y, z
 
 
@@ -291,27 +317,45 @@ def _set_metrics(y: np.ndarray, p: np.ndarray) -> dict:
     n = y.shape[0]
     fpr, tpr = fp / (fp + tn), tp / (tp + fn)
     pr = (tp + fp) / n
-    return {"auc": float(auc), "ErrorRate": 1 - ((tpr + (1 - fpr)) / 2), "FPR": fpr, "TPR": tpr,
-            "acc": (tp + tn) / n, "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "F_G": pr, "eer": float(eer), "positive_rate": pr, "negative_rate": (tn + fn) / n,
-            "FNR": fn / (fn + tp), "TNR": tn / (tn + fp), "n": n}
+    return {
+        "auc": float(auc),
+        "ErrorRate": 1 - ((tpr + (1 - fpr)) / 2),
+        "FPR": fpr,
+        "TPR": tpr,
+        "acc": (tp + tn) / n,
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "F_G": pr,
+        "eer": float(eer),
+        "positive_rate": pr,
+        "negative_rate": (tn + fn) / n,
+        "FNR": fn / (fn + tp),
+        "TNR": tn / (tn + fp),
+        "n": n,
+    }
 
 
 def _one_class_reason(y: np.ndarray) -> str:
     n_pos = int(y.sum())
-    return (f"one class only (n = {y.size}, n_fake = {n_pos}, n_real = {y.size - n_pos}): "
-            "ROC, AUC and EER are undefined, the research script's exception is swallowed and "
-            "the set is left out of every aggregate")
+    return (
+        f"one class only (n = {y.size}, n_fake = {n_pos}, n_real = {y.size - n_pos}): "
+        "ROC, AUC and EER are undefined, the research script's exception is swallowed and "
+        "the set is left out of every aggregate"
+    )
 
 
 def _empty_reason(name: str, sets: dict) -> str:
     why = "no samples"
     if "," in name:
-        why = ("not in the input (for a results directory: neither of its two files exists; "
-               "the research script itself would stop with FileNotFoundError)"
-               if name not in sets else "a zero-length entry")
-    return (f"empty (n = 0): {why}; the research script prints 'is empty' and leaves the set "
-            "out of every aggregate")
+        why = (
+            "not in the input (for a results directory: neither of its two files exists; "
+            "the research script itself would stop with FileNotFoundError)"
+            if name not in sets
+            else "a zero-length entry"
+        )
+    return (
+        f"empty (n = 0): {why}; the research script prints 'is empty' and leaves the set "
+        "out of every aggregate"
+    )
 
 
 # ----------------------------------------------------------------------------- pools
@@ -368,11 +412,17 @@ class _Result:
 def _to_overall(res, path, members, ref, fn, reduce_kind, what):
     """max (``reduce_kind='max'``) or running sum of fn(member, ref) over the members."""
     if ref is None:
-        return res.undefined(path, "the overall pool has no metrics (one class only); the "
-                             "research script stops with KeyError")
+        return res.undefined(
+            path,
+            "the overall pool has no metrics (one class only); the "
+            "research script stops with KeyError",
+        )
     if not members:
-        return res.undefined(path, f"no {what} set has metrics; the research script prints "
-                             "0.0 here and then stops at max() of an empty list")
+        return res.undefined(
+            path,
+            f"no {what} set has metrics; the research script prints "
+            "0.0 here and then stops at max() of an empty list",
+        )
     if reduce_kind == "max":
         return max(fn(m, ref) for m in members)
     total = 0.0
@@ -425,18 +475,24 @@ def _gaps(res, family, members):
     path = f"gaps_x100.{family}"
     if not members:
         what = "intersectional" if family == "inter" else family
-        reason = (f"no {what} set has metrics; the research script stops here with "
-                  "ValueError: max() arg is an empty sequence")
+        reason = (
+            f"no {what} set has metrics; the research script stops here with "
+            "ValueError: max() arg is an empty sequence"
+        )
         return {k: res.undefined(f"{path}.{k}", reason) for k in GAP_KEYS}
 
     def col(key):
         return [m[key] for m in members]
 
-    return {"FPR": 100 * _range(col("FPR")), "AUC": 100 * _range(col("auc")),
-            "ErrorRate": 100 * _range(col("ErrorRate")), "OAE": 100 * _range(col("acc")),
-            "DP": 100 * max(_range(col("positive_rate")), _range(col("negative_rate"))),
-            "MEO": 100 * max(_range(col("FPR")), _range(col("FNR")), _range(col("TNR")),
-                             _range(col("TPR")))}
+    return {
+        "FPR": 100 * _range(col("FPR")),
+        "AUC": 100 * _range(col("auc")),
+        "ErrorRate": 100 * _range(col("ErrorRate")),
+        "OAE": 100 * _range(col("acc")),
+        "DP": 100 * max(_range(col("positive_rate")), _range(col("negative_rate"))),
+        "MEO": 100
+        * max(_range(col("FPR")), _range(col("FNR")), _range(col("TNR")), _range(col("TPR"))),
+    }
 
 
 def _all_set_metrics(res, sets, genders, races, inter_p, attr_p, overall_p) -> dict:
@@ -459,35 +515,45 @@ def _all_set_metrics(res, sets, genders, races, inter_p, attr_p, overall_p) -> d
 def _inter_aggregates(res, inter_m, ref) -> dict:
     out = {}
     if not inter_m:
-        out["F_S"] = res.undefined("F_S", "no intersectional set has metrics; the research "
-                                   "script prints 0.0 here and then stops at max() of an empty "
-                                   "list")
+        out["F_S"] = res.undefined(
+            "F_S",
+            "no intersectional set has metrics; the research "
+            "script prints 0.0 here and then stops at max() of an empty "
+            "list",
+        )
     else:  # the largest pairwise |PR_i - PR_j| is max - min (rounding is monotone)
         out["F_S"] = _range([m["F_G"] for m in inter_m])
     what = "intersectional"
     out["F_G_inter"] = _to_overall(res, "F_G_inter", inter_m, ref, _abs_pr, "max", what)
     out["F_EFPR_inter"] = _to_overall(res, "F_EFPR_inter", inter_m, ref, _abs_fpr, "sum", what)
     out["F_EO_inter"] = _to_overall(res, "F_EO_inter", inter_m, ref, _abs_eo, "sum", what)
-    out["F_A_inter"] = _half_sum(res, "F_A_inter", out["F_S"], out["F_G_inter"],
-                                 "F_S or F_G_inter")
+    out["F_A_inter"] = _half_sum(res, "F_A_inter", out["F_S"], out["F_G_inter"], "F_S or F_G_inter")
     return out
 
 
 def _family(res, family, members, ref, f_s, attr_z, overall_z) -> dict:
     path = f"families.{family}"
-    fam = {"F_G": _to_overall(res, f"{path}.F_G", members, ref, _abs_pr, "max", family),
-           "F_EFPR": _to_overall(res, f"{path}.F_EFPR", members, ref, _abs_fpr, "sum", family),
-           "F_EO": _to_overall(res, f"{path}.F_EO", members, ref, _abs_eo, "sum", family)}
+    fam = {
+        "F_G": _to_overall(res, f"{path}.F_G", members, ref, _abs_pr, "max", family),
+        "F_EFPR": _to_overall(res, f"{path}.F_EFPR", members, ref, _abs_fpr, "sum", family),
+        "F_EO": _to_overall(res, f"{path}.F_EO", members, ref, _abs_eo, "sum", family),
+    }
     # the script's quirk: the intersectional F_S, not this family's own spread
-    fam["F_A"] = _half_sum(res, f"{path}.F_A", fam["F_G"], f_s,
-                           f"the intersectional F_S or {path}.F_G")
+    fam["F_A"] = _half_sum(
+        res, f"{path}.F_A", fam["F_G"], f_s, f"the intersectional F_S or {path}.F_G"
+    )
     fam["F_COV"] = _f_cov(attr_z, overall_z, overall_z.shape[0])
     return fam
 
 
 def _paper(res, inter_gaps, ref) -> dict:
-    paper = {"F_FPR": inter_gaps["FPR"], "F_OAE": inter_gaps["OAE"], "F_DP": inter_gaps["DP"],
-             "F_MEO": inter_gaps["MEO"], "AUC": None if ref is None else ref["auc"]}
+    paper = {
+        "F_FPR": inter_gaps["FPR"],
+        "F_OAE": inter_gaps["OAE"],
+        "F_DP": inter_gaps["DP"],
+        "F_MEO": inter_gaps["MEO"],
+        "AUC": None if ref is None else ref["auc"],
+    }
     for key, src in (("F_FPR", "FPR"), ("F_OAE", "OAE"), ("F_DP", "DP"), ("F_MEO", "MEO")):
         if paper[key] is None:
             res.undefined(f"paper.{key}", f"gaps_x100.inter.{src} is undefined")
@@ -500,14 +566,26 @@ def _script_outcome(res, ref, inter_m, fam_m):
     if ref is None:
         cause = "KeyError: the overall pool has no metrics (one class only)"
     else:
-        empty = [name for name, members in (("gender", fam_m["gender"]), ("race", fam_m["race"]),
-                                            ("intersection", inter_m)) if not members]
+        empty = [
+            name
+            for name, members in (
+                ("gender", fam_m["gender"]),
+                ("race", fam_m["race"]),
+                ("intersection", inter_m),
+            )
+            if not members
+        ]
         if not empty:
             return
-        cause = ("ValueError: max() arg is an empty sequence (no " + " / ".join(empty)
-                 + " set with metrics)")
-    res.skipped["_script"] = (f"the research script would stop with {cause} and print no gap "
-                              "lines; quantities defined on this input are reported anyway")
+        cause = (
+            "ValueError: max() arg is an empty sequence (no "
+            + " / ".join(empty)
+            + " set with metrics)"
+        )
+    res.skipped["_script"] = (
+        f"the research script would stop with {cause} and print no gap "
+        "lines; quantities defined on this input are reported anyway"
+    )
 
 
 # ----------------------------------------------------------------------------- public API
@@ -557,19 +635,31 @@ def pgfdd_metrics(sets, genders, races) -> dict:
     groups = _all_set_metrics(res, sets, genders, races, inter_p, attr_p, overall_p)
     ref = groups.pop("overall", None)
     inter_m = [groups[k] for k in inter_p if k in groups]
-    fam_m = {"gender": [groups[a] for a in genders if a in groups],
-             "race": [groups[b] for b in races if b in groups]}
+    fam_m = {
+        "gender": [groups[a] for a in genders if a in groups],
+        "race": [groups[b] for b in races if b in groups],
+    }
 
     out: dict = {"groups": groups, "overall": ref}
     out.update(_inter_aggregates(res, inter_m, ref))
     overall_z = overall_p.arrays()[1]
     out["families"] = {
-        family: _family(res, family, fam_m[family], ref, out["F_S"],
-                        [attr_p[a].arrays()[1] for a in names], overall_z)
-        for family, names in (("gender", genders), ("race", races))}
-    out["gaps_x100"] = {"inter": _gaps(res, "inter", inter_m),
-                        "gender": _gaps(res, "gender", fam_m["gender"]),
-                        "race": _gaps(res, "race", fam_m["race"])}
+        family: _family(
+            res,
+            family,
+            fam_m[family],
+            ref,
+            out["F_S"],
+            [attr_p[a].arrays()[1] for a in names],
+            overall_z,
+        )
+        for family, names in (("gender", genders), ("race", races))
+    }
+    out["gaps_x100"] = {
+        "inter": _gaps(res, "inter", inter_m),
+        "gender": _gaps(res, "gender", fam_m["gender"]),
+        "race": _gaps(res, "race", fam_m["race"]),
+    }
     out["paper"] = _paper(res, out["gaps_x100"]["inter"], ref)
     _script_outcome(res, ref, inter_m, fam_m)
     out["skipped"] = res.skipped
@@ -582,8 +672,11 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:  # object arrays and pickles are refused by allow_pickle=False
-        raise _bad(str(path), "a .npy array without pickled objects",
-                   f"a file numpy cannot load without pickles ({exc})") from None
+        raise _bad(
+            str(path),
+            "a .npy array without pickled objects",
+            f"a file numpy cannot load without pickles ({exc})",
+        ) from None
     except (OSError, EOFError) as exc:
         raise _bad(str(path), "a readable .npy file", f"{type(exc).__name__}: {exc}") from None
     if not isinstance(arr, np.ndarray):
@@ -632,8 +725,11 @@ def read_seed_results_dir(path, genders, races) -> dict[str, tuple[np.ndarray, n
     genders, races = _check_names(genders, races)
     directory = Path(path)
     if not directory.is_dir():
-        raise _bad("path", "a directory of per-group result files",
-                   f"'{directory}' ({'a file' if directory.exists() else 'nothing there'})")
+        raise _bad(
+            "path",
+            "a directory of per-group result files",
+            f"'{directory}' ({'a file' if directory.exists() else 'nothing there'})",
+        )
     sets = {}
     for a in genders:
         for b in races:
@@ -648,12 +744,19 @@ def read_seed_results_dir(path, genders, races) -> dict[str, tuple[np.ndarray, n
             _check_labels(labels, str(lab))
             _check_saved(saved, str(pred))
             if labels.shape[0] != saved.shape[0]:
-                raise _bad(f"{lab} and {pred}", "the same length",
-                           f"{labels.shape[0]} labels and {saved.shape[0]} predictions")
+                raise _bad(
+                    f"{lab} and {pred}",
+                    "the same length",
+                    f"{labels.shape[0]} labels and {saved.shape[0]} predictions",
+                )
             sets[key] = (labels, saved)
     if not sets:
-        raise _bad(str(directory), f"result files such as '{genders[0]},{races[0]}labels.npy' "
-                   f"for the groups {[f'{a},{b}' for a in genders for b in races]}", "none")
+        raise _bad(
+            str(directory),
+            f"result files such as '{genders[0]},{races[0]}labels.npy' "
+            f"for the groups {[f'{a},{b}' for a in genders for b in races]}",
+            "none",
+        )
     _warn_unlisted(directory, genders, races)
     return sets
 
@@ -666,10 +769,13 @@ def _warn_unlisted(directory: Path, genders, races):
             if f.name.endswith(suffix) and f.name[: -len(suffix)] not in listed:
                 extra.append(f.name)
     if extra:
-        warnings.warn(f"{directory}: result files of groups outside the layout "
-                      f"{sorted(listed)} are ignored (as the research script ignores them): "
-                      f"{', '.join(extra[:8])}{' ...' if len(extra) > 8 else ''}",
-                      CompatWarning, stacklevel=3)
+        warnings.warn(
+            f"{directory}: result files of groups outside the layout "
+            f"{sorted(listed)} are ignored (as the research script ignores them): "
+            f"{', '.join(extra[:8])}{' ...' if len(extra) > 8 else ''}",
+            CompatWarning,
+            stacklevel=3,
+        )
 
 
 def write_seed_results_dir(path, sets) -> list[Path]:
@@ -723,9 +829,17 @@ def _fmt(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-_TABLE = (("n", "n", None), ("AUC", "auc", 5), ("ErrorRate", "ErrorRate", 5),
-          ("FPR", "FPR", 5), ("TPR", "TPR", 5), ("acc", "acc", 5), ("precision", "precision", 5),
-          ("EER", "eer", 5), ("F_G", "F_G", 5))
+_TABLE = (
+    ("n", "n", None),
+    ("AUC", "auc", 5),
+    ("ErrorRate", "ErrorRate", 5),
+    ("FPR", "FPR", 5),
+    ("TPR", "TPR", 5),
+    ("acc", "acc", 5),
+    ("precision", "precision", 5),
+    ("EER", "eer", 5),
+    ("F_G", "F_G", 5),
+)
 
 
 def _set_line(name: str, m: dict, width: int) -> str:
@@ -763,9 +877,11 @@ def format_compat(compat: dict) -> str:
     names = list(compat["groups"]) + ["overall"]
     width = max(len(n) for n in names + ["set"])
     head = ["n".rjust(6)] + [h.rjust(max(9, len(h))) for h, _, _ in _TABLE[1:]]
-    lines = ["score rule: p = sigmoid(saved class-1 logit), fake if p >= 0.5; "
-             "nearest-point EER (no interpolation)",
-             f"  {'set'.ljust(width)} " + " ".join(head)]
+    lines = [
+        "score rule: p = sigmoid(saved class-1 logit), fake if p >= 0.5; "
+        "nearest-point EER (no interpolation)",
+        f"  {'set'.ljust(width)} " + " ".join(head),
+    ]
     lines += [_set_line(n, m, width) for n, m in compat["groups"].items()]
     if compat["overall"] is not None:
         lines.append(_set_line("overall", compat["overall"], width))
@@ -774,30 +890,39 @@ def format_compat(compat: dict) -> str:
     for name, reason in left_out.items():
         lines.append(f"  left out: {name}: {reason}")
     f = compat
-    lines.append(f"F_S = {_fmt(f['F_S'], 5)} | F_G_inter = {_fmt(f['F_G_inter'], 5)} | "
-                 f"F_EFPR_inter = {_fmt(f['F_EFPR_inter'], 5)} | "
-                 f"F_EO_inter = {_fmt(f['F_EO_inter'], 5)} | "
-                 f"F_A_inter = {_fmt(f['F_A_inter'], 5)}")
+    lines.append(
+        f"F_S = {_fmt(f['F_S'], 5)} | F_G_inter = {_fmt(f['F_G_inter'], 5)} | "
+        f"F_EFPR_inter = {_fmt(f['F_EFPR_inter'], 5)} | "
+        f"F_EO_inter = {_fmt(f['F_EO_inter'], 5)} | "
+        f"F_A_inter = {_fmt(f['F_A_inter'], 5)}"
+    )
     for family, vals in compat["families"].items():
-        lines.append(f"{family}: F_G = {_fmt(vals['F_G'], 5)} | F_EFPR = {_fmt(vals['F_EFPR'], 5)}"
-                     f" | F_EO = {_fmt(vals['F_EO'], 5)} | F_A (with intersectional F_S) = "
-                     f"{_fmt(vals['F_A'], 5)} | F_COV = {_fmt(vals['F_COV'], 5)}")
+        lines.append(
+            f"{family}: F_G = {_fmt(vals['F_G'], 5)} | F_EFPR = {_fmt(vals['F_EFPR'], 5)}"
+            f" | F_EO = {_fmt(vals['F_EO'], 5)} | F_A (with intersectional F_S) = "
+            f"{_fmt(vals['F_A'], 5)} | F_COV = {_fmt(vals['F_COV'], 5)}"
+        )
     lists = list(compat["gaps_x100"])
-    lines.append("x100 gaps (max - min over sets with metrics): "
-                 + " | ".join(lists))
-    labels = {"FPR": "FPR range", "AUC": "AUC range", "ErrorRate": "ErrorRate range",
-              "OAE": "OAE = accuracy range", "DP": "DP = max(PR range, NR range)",
-              "MEO": "MEO = max(FPR, FNR, TNR, TPR ranges)"}
+    lines.append("x100 gaps (max - min over sets with metrics): " + " | ".join(lists))
+    labels = {
+        "FPR": "FPR range",
+        "AUC": "AUC range",
+        "ErrorRate": "ErrorRate range",
+        "OAE": "OAE = accuracy range",
+        "DP": "DP = max(PR range, NR range)",
+        "MEO": "MEO = max(FPR, FNR, TNR, TPR ranges)",
+    }
     for key, label in labels.items():
         vals = " | ".join(_fmt(compat["gaps_x100"][g][key], 3) for g in lists)
         lines.append(f"  {label}: {vals}")
     p = compat["paper"]
-    lines += [f"F_FPR (paper) = inter FPR range x100 = {_fmt(p['F_FPR'], 3)}",
-              f"F_OAE (paper) = inter accuracy range x100 = {_fmt(p['F_OAE'], 3)}",
-              f"F_DP (paper) = inter max(PR range, NR range) x100 = {_fmt(p['F_DP'], 3)}",
-              f"F_MEO (paper) = inter max(FPR, FNR, TNR, TPR ranges) x100 = "
-              f"{_fmt(p['F_MEO'], 3)}",
-              f"AUC (paper) = overall AUC = {_fmt(p['AUC'], 5)}"]
+    lines += [
+        f"F_FPR (paper) = inter FPR range x100 = {_fmt(p['F_FPR'], 3)}",
+        f"F_OAE (paper) = inter accuracy range x100 = {_fmt(p['F_OAE'], 3)}",
+        f"F_DP (paper) = inter max(PR range, NR range) x100 = {_fmt(p['F_DP'], 3)}",
+        f"F_MEO (paper) = inter max(FPR, FNR, TNR, TPR ranges) x100 = {_fmt(p['F_MEO'], 3)}",
+        f"AUC (paper) = overall AUC = {_fmt(p['AUC'], 5)}",
+    ]
     by_reason: dict[str, list[str]] = {}
     for path, reason in compat["skipped"].items():
         if path not in left_out and path != "_script":

@@ -37,8 +37,9 @@ def saved_values(y_score, rule: str) -> np.ndarray:
 def script_sets(y, z, gender, race) -> dict:
     """{"male,asian": (labels, z), ...} in the script's naming (female -> nonmale)."""
     sets = {}
-    g_names = np.where(np.asarray(gender).astype(str) == "female", "nonmale",
-                       np.asarray(gender).astype(str))
+    g_names = np.where(
+        np.asarray(gender).astype(str) == "female", "nonmale", np.asarray(gender).astype(str)
+    )
     r_names = np.asarray(race).astype(str)
     keys = pd.Series(g_names).str.cat(pd.Series(r_names), sep=",").to_numpy()
     for key in dict.fromkeys(keys):
@@ -47,8 +48,9 @@ def script_sets(y, z, gender, race) -> dict:
     return sets
 
 
-def compat_from_arrays(y_true, y_score, groups, *, rule, mode, dataset, drop_nan=False,
-                       pos_label=None) -> dict:
+def compat_from_arrays(
+    y_true, y_score, groups, *, rule, mode, dataset, drop_nan=False, pos_label=None
+) -> dict:
     """The research script's quantities for validated-or-raw arrays (score ``rule`` in force)."""
     from ._compat import PGFDD_FAMILIES, pgfdd_metrics
 
@@ -57,8 +59,11 @@ def compat_from_arrays(y_true, y_score, groups, *, rule, mode, dataset, drop_nan
     n = np.asarray(y_score).shape[0]
     attrs = as_groups(groups, n)
     if not {"gender", "race"} <= set(map(str, attrs.columns)):
-        raise bad("--compat pg-fdd", "attributes named gender and race (the research schema)",
-                  f"attributes {', '.join(map(str, attrs.columns))}")
+        raise bad(
+            "--compat pg-fdd",
+            "attributes named gender and race (the research schema)",
+            f"attributes {', '.join(map(str, attrs.columns))}",
+        )
     y = as_labels(y_true, n, pos_label=pos_label)
     z = saved_values(y_score, rule)
     keep = np.isfinite(z)
@@ -70,11 +75,16 @@ def compat_from_arrays(y_true, y_score, groups, *, rule, mode, dataset, drop_nan
     r = attrs["race"].astype(str).to_numpy()[keep]
     unknown = sorted(set(r) - set(races))
     if unknown:
-        raise bad("--dataset", f"a dataset whose race list covers {unknown}",
-                  f"{dataset} (races {races})")
+        raise bad(
+            "--dataset", f"a dataset whose race list covers {unknown}", f"{dataset} (races {races})"
+        )
     out = pgfdd_metrics(script_sets(y[keep], z[keep], g, r), genders, races)
-    out["input"] = {"saved_value": {"logits2": "column 1 of the 2-column logits",
-                                    "logit": "the logits as given",
-                                    "prob": "logit(p)"}[rule],
-                    "dataset": dataset}
+    out["input"] = {
+        "saved_value": {
+            "logits2": "column 1 of the 2-column logits",
+            "logit": "the logits as given",
+            "prob": "logit(p)",
+        }[rule],
+        "dataset": dataset,
+    }
     return out

@@ -28,8 +28,14 @@ DEFAULT_SEED = 0
 
 # FF++ coding of ``intersec_label`` (seed spec section 7): gender-major, race-minor.
 GROUPS = (
-    "male+asian", "male+white", "male+black", "male+others",
-    "female+asian", "female+white", "female+black", "female+others",
+    "male+asian",
+    "male+white",
+    "male+black",
+    "male+others",
+    "female+asian",
+    "female+white",
+    "female+black",
+    "female+others",
 )
 # FF++ training-set group sizes (the LDAM counts of the seed code), ids 0..7.
 FFPP_TRAIN_COUNTS = (2475, 25443, 1468, 4163, 8013, 31281, 1111, 2185)
@@ -68,8 +74,15 @@ SEPARATION_LOSS_B = (0.1, 0.25)  # (reals, fakes)
 SHARED_FRAME_NOISE_B = 0.8
 
 CSV_COLUMNS = (
-    "img_path", "label", "ismale", "isasian", "iswhite", "isblack",
-    "intersec_label", "spe_label", "video_id",
+    "img_path",
+    "label",
+    "ismale",
+    "isasian",
+    "iswhite",
+    "isblack",
+    "intersec_label",
+    "spe_label",
+    "video_id",
 )
 FILES = {
     "csv": "test.csv",
@@ -181,8 +194,12 @@ def _logits(
     noise_a = video_effect + frame_a
     noise_b = video_effect + frame_b
 
-    def detector(shrink: float, separation_loss: tuple[float, float], noise: np.ndarray) -> np.ndarray:
-        shift = np.where(label == 1, np.asarray(FAKE_SHIFT_A)[group], np.asarray(REAL_SHIFT_A)[group])
+    def detector(
+        shrink: float, separation_loss: tuple[float, float], noise: np.ndarray
+    ) -> np.ndarray:
+        shift = np.where(
+            label == 1, np.asarray(FAKE_SHIFT_A)[group], np.asarray(REAL_SHIFT_A)[group]
+        )
         scale = 1 + shrink * (np.asarray(GROUP_SCALE_A)[group] - 1)
         mean = np.where(label == 1, FAKE_MEAN - separation_loss[1], REAL_MEAN + separation_loss[0])
         return mean + method + shrink * shift + scale * noise
@@ -228,14 +245,17 @@ def make_example(
     video_id = per_frame["folder"] + "/" + per_frame["name"]
     group = per_frame["group"].to_numpy(np.int8)
 
-    test_df = pd.DataFrame({
-        "img_path": "frames/" + video_id + "/" + pd.Series(frame_no).map("{:03d}.png".format),
-        "label": per_frame["label"].to_numpy(np.int8),
-        **_flags(group),
-        "intersec_label": group,
-        "spe_label": per_frame["spe"].to_numpy(np.int8),
-        "video_id": video_id,
-    }, columns=list(CSV_COLUMNS))
+    test_df = pd.DataFrame(
+        {
+            "img_path": "frames/" + video_id + "/" + pd.Series(frame_no).map("{:03d}.png".format),
+            "label": per_frame["label"].to_numpy(np.int8),
+            **_flags(group),
+            "intersec_label": group,
+            "spe_label": per_frame["spe"].to_numpy(np.int8),
+            "video_id": video_id,
+        },
+        columns=list(CSV_COLUMNS),
+    )
     logit_a, logit_b = _logits(rng, test_df, video_of_frame, len(videos))
     labels = test_df["label"].to_numpy(np.int8)
     return test_df, labels, _sigmoid(logit_a), _sigmoid(logit_b)
@@ -268,17 +288,30 @@ def _measured_rows(test_df: pd.DataFrame, labels: np.ndarray, scores: dict) -> l
         row = [name]
         for p in scores.values():
             y, hat = labels[sel], p[sel] >= 0.5
-            row += [f"{hat[y == 0].mean():.3f}", f"{hat[y == 1].mean():.3f}", f"{_auc(y, p[sel]):.3f}"]
+            row += [
+                f"{hat[y == 0].mean():.3f}",
+                f"{hat[y == 1].mean():.3f}",
+                f"{_auc(y, p[sel]):.3f}",
+            ]
         rows.append(row)
     return rows
 
 
-def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_rows: int, seed: int) -> str:
+def _readme(
+    test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_rows: int, seed: int
+) -> str:
     n_videos = test_df["video_id"].nunique()
     n_real = int((labels == 0).sum())
     counts = test_df.groupby("intersec_label")["label"].agg(["size", "sum"])
     count_rows = [
-        [g, GROUPS[g], FFPP_TRAIN_COUNTS[g], int(row["size"]), int(row["size"] - row["sum"]), int(row["sum"])]
+        [
+            g,
+            GROUPS[g],
+            FFPP_TRAIN_COUNTS[g],
+            int(row["size"]),
+            int(row["size"] - row["sum"]),
+            int(row["sum"]),
+        ]
         for g, row in counts.iterrows()
     ]
     param_rows = [
@@ -296,13 +329,14 @@ def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_row
         "**These data are synthetic.** There are no real faces, no real videos and no real",
         "deepfake detector behind them. Every number was drawn from the simple random model",
         "described below, so that an audit has something realistic to show: an FF++-like test",
-        "set and two \"detectors\" whose errors differ by demographic group. Do not cite them as",
+        'set and two "detectors" whose errors differ by demographic group. Do not cite them as',
         "measurements of anything.",
         "",
         "## Files",
         "",
         f"- `test.csv`: one row per frame in the research CSV schema `{','.join(CSV_COLUMNS)}`;",
-        f"  {len(test_df)} rows, {n_videos} videos, {n_real} real frames ({n_real / len(test_df):.1%}).",
+        f"  {len(test_df)} rows, {n_videos} videos, {n_real} real frames "
+        f"({n_real / len(test_df):.1%}).",
         "  `ismale`, `isasian`, `iswhite`, `isblack` are 1/-1 flags (race `others` when all three",
         "  race flags are -1); `intersec_label` uses the FF++ coding 0 male-asian, 1 male-white,",
         "  2 male-black, 3 male-others, 4 female-asian, 5 female-white, 6 female-black,",
@@ -311,7 +345,7 @@ def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_row
         f"  `video_id` is `<method>/<video>` (method `{REAL_FOLDER}` for reals).",
         "- `labels.npy`: int8, 1 = fake, 0 = real, in the row order of `test.csv`.",
         "- `preds.npy`: float64 p(fake) of detector A.",
-        "- `preds_fair.npy`: float64 p(fake) of detector B, a \"fairness-trained\" detector with",
+        '- `preds_fair.npy`: float64 p(fake) of detector B, a "fairness-trained" detector with',
         "  smaller group gaps and a slightly lower overall AUC.",
         "",
         "## How they were generated",
@@ -326,12 +360,15 @@ def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_row
         "",
         "Identities are split over the 8 groups in proportion to the FF++ training counts",
         f"({', '.join(map(str, FFPP_TRAIN_COUNTS))}), with every group raised to at least",
-        f"{MIN_GROUP_SHARE:.0%} of the identities (taken from the large groups in proportion) so that the",
+        f"{MIN_GROUP_SHARE:.0%} of the identities (taken from the large groups in "
+        f"proportion) so that the",
         "smallest groups still hold several real videos. Each identity has one real video and",
-        f"{FAKES_PER_IDENTITY[0]} or {FAKES_PER_IDENTITY[1]} (equally likely) fake videos made with distinct,"
+        f"{FAKES_PER_IDENTITY[0]} or {FAKES_PER_IDENTITY[1]} (equally likely) fake videos "
+        f"made with distinct,"
         " randomly chosen methods",
         "(about 82 % fakes, as in FF++); fake videos are named `<target>_<source>` as in FF++.",
-        f"Every video has {FRAMES_PER_VIDEO[0]}-{FRAMES_PER_VIDEO[1]} frames (uniform), adjusted one frame at a"
+        f"Every video has {FRAMES_PER_VIDEO[0]}-{FRAMES_PER_VIDEO[1]} frames (uniform), "
+        f"adjusted one frame at a"
         f" time so that the total is {n_rows}.",
         "All frames of a video share label, group and method.",
         "",
@@ -342,7 +379,8 @@ def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_row
         "For frame f of video v, group g, label y and manipulation method m (fakes only):",
         "",
         "    logit   = mean[y] + method[m] + shift_y[g] + scale[g] * (u_v + e_f)",
-        f"    u_v     ~ N(0, {VIDEO_SD:g}^2)   video random effect, shared by all frames of video v",
+        f"    u_v     ~ N(0, {VIDEO_SD:g}^2)   video random effect, shared by all frames "
+        f"of video v",
         f"    e_f     ~ N(0, {FRAME_SD:g}^2)  frame noise",
         "    p(fake) = 1 / (1 + exp(-logit))",
         "",
@@ -355,15 +393,18 @@ def _readme(test_df: pd.DataFrame, labels: np.ndarray, scores_a, scores_b, n_row
         "  frames, when bootstrapping.",
         "",
         "Detector A, per group (positive shifts for reals raise the false-positive rate: black and",
-        "female-others; negative shifts for fakes lower the true-positive rate: asian; scales above 1",
+        "female-others; negative shifts for fakes lower the true-positive rate: asian; "
+        "scales above 1",
         "widen the score spread of the smaller groups):",
         "",
         *_table(["", *GROUPS], param_rows),
         "",
-        f"Detector B, on the same frames: every shift multiplied by {GAP_SHRINK_B:g}, every scale moved",
+        f"Detector B, on the same frames: every shift multiplied by {GAP_SHRINK_B:g}, "
+        f"every scale moved",
         f"towards 1 (scale_B = 1 + {GAP_SHRINK_B:g} * (scale_A - 1)), mean[real] raised by"
         f" {SEPARATION_LOSS_B[0]:g} and mean[fake]",
-        f"lowered by {SEPARATION_LOSS_B[1]:g} (the price in AUC). B shares A's video effects u_v (a hard"
+        f"lowered by {SEPARATION_LOSS_B[1]:g} (the price in AUC). B shares A's video "
+        f"effects u_v (a hard"
         " video is hard",
         f"for both); its frame noise is {SHARED_FRAME_NOISE_B:g} * e_f + {fresh:.1f} * e'_f with a"
         " fresh e'_f of the same variance.",
@@ -443,7 +484,10 @@ def main(argv=None) -> None:
     parser.add_argument("--n-rows", type=int, default=DEFAULT_N_ROWS)
     args = parser.parse_args(argv)
     paths = write_example(args.out, n_rows=args.n_rows, seed=args.seed)
-    print(f"wrote {', '.join(p.name for k, p in paths.items() if k != 'dir')} and README.md to {paths['dir']}")
+    print(
+        f"wrote {', '.join(p.name for k, p in paths.items() if k != 'dir')} and README.md "
+        f"to {paths['dir']}"
+    )
 
 
 if __name__ == "__main__":

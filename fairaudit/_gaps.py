@@ -110,6 +110,6 @@ def gap_metric(name: str) -> list:
     if name.startswith("demographic_parity"):
         return ["selection_rate"]
     for m in METRIC_NAMES:
-        if name.startswith(m + "_") and name[len(m) + 1:] in GAP_KINDS:
+        if name.startswith(m + "_") and name[len(m) + 1 :] in GAP_KINDS:
             return [m]
     raise KeyError(name)

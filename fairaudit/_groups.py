@@ -20,10 +20,7 @@ from ._errors import bad
 __all__ = ["GroupStructure", "build_groups", "KNOWN_ORDERS"]
 
 #: Display order of the seed schema's values; other values follow in sorted order.
-KNOWN_ORDERS = {
-    "gender": ["male", "female"],
-    "race": ["asian", "white", "black", "others"],
-}
+KNOWN_ORDERS = {"gender": ["male", "female"], "race": ["asian", "white", "black", "others"]}
 
 SEP = "+"
 
@@ -116,8 +113,11 @@ def as_categorical(name: str, values) -> pd.Categorical:
 
 def _missing(name, mask):
     first = np.flatnonzero(mask)[:5].tolist()
-    raise bad(f"attribute '{name}'", "a value on every row",
-              f"{int(mask.sum())} missing values (first rows {first})")
+    raise bad(
+        f"attribute '{name}'",
+        "a value on every row",
+        f"{int(mask.sum())} missing values (first rows {first})",
+    )
 
 
 def _value_order(name: str, values) -> list:
@@ -187,5 +187,6 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
             rows.append(np.all(atom_values_arr[:, list(fa)] == np.array(combo), axis=1))
     membership = np.array(rows, dtype=bool).reshape(len(rows), len(atom_keys))
     atom_names = [SEP.join(orders[i][v] for i, v in enumerate(vals)) for vals in atom_values]
-    return GroupStructure(names, families, group_family, group_name, membership,
-                          atom.astype(np.int64), atom_names)
+    return GroupStructure(
+        names, families, group_family, group_name, membership, atom.astype(np.int64), atom_names
+    )

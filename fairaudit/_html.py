@@ -88,12 +88,12 @@ _L = ' class="l"'
 def _table(header, rows, *, left=1, row_class=None) -> str:
     """HTML table; header cells escaped here, body cells are HTML already."""
     out = ['<div class="scroll"><table><thead><tr>']
-    out += [f'<th{_L if i < left else ""}>{_e(h)}</th>' for i, h in enumerate(header)]
+    out += [f"<th{_L if i < left else ''}>{_e(h)}</th>" for i, h in enumerate(header)]
     out.append("</tr></thead><tbody>")
     for k, r in enumerate(rows):
         cls = row_class[k] if row_class else ""
         out.append(f'<tr class="{cls}">' if cls else "<tr>")
-        out += [f'<td{_L if i < left else ""}>{c}</td>' for i, c in enumerate(r)]
+        out += [f"<td{_L if i < left else ''}>{c}</td>" for i, c in enumerate(r)]
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -163,27 +163,35 @@ def _headline_audit(a, top=4) -> str:
     g = pd.concat([first, g.drop(first.index)]).head(max(top, len(first)))
     items = []
     ov = a.groups_long[a.groups_long["family"] == OVERALL].set_index("metric")
-    parts = [f"{_e(m)} {_cell(*ov.loc[m, ['value', 'lo', 'hi']])}"
-             for m in _metric_list(a, _table_metrics())[:4]]
+    parts = [
+        f"{_e(m)} {_cell(*ov.loc[m, ['value', 'lo', 'hi']])}"
+        for m in _metric_list(a, _table_metrics())[:4]
+    ]
     n = a.counts[a.counts["family"] == OVERALL].iloc[0]
-    items.append(f"Whole set: {int(n.n)} rows ({int(n.n_pos)} fake, {int(n.n_neg)} real) at "
-                 f"threshold {c['threshold']:g}: " + "; ".join(parts) + ".")
+    items.append(
+        f"Whole set: {int(n.n)} rows ({int(n.n_pos)} fake, {int(n.n_neg)} real) at "
+        f"threshold {c['threshold']:g}: " + "; ".join(parts) + "."
+    )
     for r in g.itertuples(index=False):
         metric = gap_metric(r.name)[0]
         ext = _extremes(a, r.family, metric)
         if ext is None:
             continue
         (g_lo, v_lo), (g_hi, v_hi) = ext
-        s = (f"<b>{_e(r.family)}</b>: <code>{_e(metric)}</code> ranges from {v_lo:.3f} "
-             f"({_e(g_lo)}) to {v_hi:.3f} ({_e(g_hi)}), a gap <code>{_e(r.name)}</code> of "
-             f"{r.value:.3f}")
+        s = (
+            f"<b>{_e(r.family)}</b>: <code>{_e(metric)}</code> ranges from {v_lo:.3f} "
+            f"({_e(g_lo)}) to {v_hi:.3f} ({_e(g_hi)}), a gap <code>{_e(r.name)}</code> of "
+            f"{r.value:.3f}"
+        )
         if not (_isnan(r.lo) or _isnan(r.hi)):
             s += f" ({_ci_words(c)} {r.lo:.3f} to {r.hi:.3f})"
         if _isnan(r.p_value):
             s += "; not tested."
         elif r.p_value < alpha:
-            s += (f'; permutation p = {_p(r.p_value)}: <span class="sig">unlikely if the '
-                  f"groups did not differ</span>.")
+            s += (
+                f'; permutation p = {_p(r.p_value)}: <span class="sig">unlikely if the '
+                f"groups did not differ</span>."
+            )
         else:
             s += f"; permutation p = {_p(r.p_value)}: compatible with no difference."
         if r.skipped:
@@ -194,9 +202,11 @@ def _headline_audit(a, top=4) -> str:
     if c.get("n_perm"):
         tested = a.gaps[a.gaps["name"].isin(names)].dropna(subset=["p_value"])
         k = int((tested["p_value"] < alpha).sum())
-        items.append(f"{k} of {len(tested)} headline range gaps have p &lt; {alpha:g} "
-                     f"(smallest possible p with {c['n_perm']} permutations: "
-                     f"{1 / (c['n_perm'] + 1):.4f}; no correction for multiple tests).")
+        items.append(
+            f"{k} of {len(tested)} headline range gaps have p &lt; {alpha:g} "
+            f"(smallest possible p with {c['n_perm']} permutations: "
+            f"{1 / (c['n_perm'] + 1):.4f}; no correction for multiple tests)."
+        )
     if a.warnings:
         items.append(f'{len(a.warnings)} warning(s): see <a href="#warnings">Warnings</a>.')
     return '<ul class="headline">' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
@@ -211,26 +221,28 @@ def _headline_comparison(cmp, top=4) -> str:
     ov = d[(d["kind"] == "overall") & d["name"].isin(_table_metrics())]
     parts = []
     for r in ov.itertuples(index=False):
-        s = (f"<code>{_e(r.name)}</code> {_f(r.a)} &rarr; {_f(r.b)} "
-             f"({_cell(r.diff, r.lo, r.hi, signed=True)}")
+        s = (
+            f"<code>{_e(r.name)}</code> {_f(r.a)} &rarr; {_f(r.b)} "
+            f"({_cell(r.diff, r.lo, r.hi, signed=True)}"
+        )
         s += f", p = {_p(r.p_value)})" if not _isnan(r.p_value) else ")"
         parts.append(s)
     items.append(f"Whole set, {_e(na)} &rarr; {_e(nb)}: " + "; ".join(parts) + ".")
-    gaps = d[(d["kind"] == "gap") & d["name"].isin(_headline_range_gaps())].dropna(
-        subset=["diff"])
+    gaps = d[(d["kind"] == "gap") & d["name"].isin(_headline_range_gaps())].dropna(subset=["diff"])
     order = gaps.assign(_p=gaps["p_value"].fillna(2.0), _m=-gaps["diff"].abs())
     order = order.sort_values(["_p", "_m"], kind="mergesort")
     for r in order.head(top).itertuples(index=False):
         way = "smaller" if r.diff < 0 else "larger"
-        s = (f"<b>{_e(r.family)}</b> <code>{_e(r.name)}</code>: {r.a:.3f} ({_e(na)}) &rarr; "
-             f"{r.b:.3f} ({_e(nb)}), {way} by {abs(r.diff):.3f}")
+        s = (
+            f"<b>{_e(r.family)}</b> <code>{_e(r.name)}</code>: {r.a:.3f} ({_e(na)}) &rarr; "
+            f"{r.b:.3f} ({_e(nb)}), {way} by {abs(r.diff):.3f}"
+        )
         if not (_isnan(r.lo) or _isnan(r.hi)):
             s += f" ({_ci_words(c)} of the change {r.lo:+.3f} to {r.hi:+.3f})"
         if _isnan(r.p_value):
             s += "."
         elif r.p_value < alpha:
-            s += (f'; paired p = {_p(r.p_value)}: <span class="sig">unlikely to be '
-                  "chance</span>.")
+            s += f'; paired p = {_p(r.p_value)}: <span class="sig">unlikely to be chance</span>.'
         else:
             s += f"; paired p = {_p(r.p_value)}: compatible with no change."
         items.append(s)
@@ -246,8 +258,11 @@ def _group_table(a, family, metrics) -> str:
     rows, classes = [], []
     for c in a.counts[a.counts["family"] == family].itertuples(index=False):
         small = bool(a.group_warnings.get((family, c.group)))
-        name = _e(c.group) + (' <span class="tag">small</span>' if small and c.n else "") + (
-            ' <span class="tag">empty</span>' if c.n == 0 else "")
+        name = (
+            _e(c.group)
+            + (' <span class="tag">small</span>' if small and c.n else "")
+            + (' <span class="tag">empty</span>' if c.n == 0 else "")
+        )
         row = [name, str(c.n), str(c.n_pos), str(c.n_neg)]
         for m in metrics:
             r = long.loc[(c.group, m)]
@@ -265,8 +280,14 @@ def _gap_table(a, family, names) -> str:
     g = g.set_index("name").reindex([n for n in names if n in set(g["name"])])
     rows = []
     for name, r in g.iterrows():
-        rows.append([f"<code>{_e(name)}</code>", _cell(r["value"], r["lo"], r["hi"]),
-                     _p(r["p_value"]), _e(", ".join(r["skipped"])) if r["skipped"] else ""])
+        rows.append(
+            [
+                f"<code>{_e(name)}</code>",
+                _cell(r["value"], r["lo"], r["hi"]),
+                _p(r["p_value"]),
+                _e(", ".join(r["skipped"])) if r["skipped"] else "",
+            ]
+        )
     return _table(["gap", "value [interval]", "p-value", "skipped groups"], rows)
 
 
@@ -283,20 +304,40 @@ def _audit_tables(a) -> str:
     for fam in a.families:
         out.append(f'<h3 id="family-{_slug(fam)}">Family {_e(fam)}</h3>')
         out.append(_group_table(a, fam, main_metrics))
-        out.append(f"<details><summary>all {len(all_metrics)} metrics of {_e(fam)}</summary>"
-                   + _group_table(a, fam, all_metrics) + "</details>")
+        out.append(
+            f"<details><summary>all {len(all_metrics)} metrics of {_e(fam)}</summary>"
+            + _group_table(a, fam, all_metrics)
+            + "</details>"
+        )
         out.append(_gap_table(a, fam, headline))
-        out.append(f"<details><summary>all {len(every)} gaps of {_e(fam)}</summary>"
-                   + _gap_table(a, fam, every) + "</details>")
+        out.append(
+            f"<details><summary>all {len(every)} gaps of {_e(fam)}</summary>"
+            + _gap_table(a, fam, every)
+            + "</details>"
+        )
     if a.reference is not None and len(a.reference):
         ref = a.reference
-        rows = [[_e(r.family), _e(r.group), _e(r.reference), f"<code>{_e(r.metric)}</code>",
-                 _cell(r.diff, r.diff_lo, r.diff_hi, signed=True), _f(r.ratio)]
-                for r in ref.itertuples(index=False)]
+        rows = [
+            [
+                _e(r.family),
+                _e(r.group),
+                _e(r.reference),
+                f"<code>{_e(r.metric)}</code>",
+                _cell(r.diff, r.diff_lo, r.diff_hi, signed=True),
+                _f(r.ratio),
+            ]
+            for r in ref.itertuples(index=False)
+        ]
         out.append(f"<h3>Differences to the reference group {_e(ref['reference'].iloc[0])}</h3>")
-        out.append("<details><summary>table</summary>" + _table(
-            ["family", "group", "reference", "metric", "difference [interval]", "ratio"],
-            rows, left=4) + "</details>")
+        out.append(
+            "<details><summary>table</summary>"
+            + _table(
+                ["family", "group", "reference", "metric", "difference [interval]", "ratio"],
+                rows,
+                left=4,
+            )
+            + "</details>"
+        )
     if a.compat is not None:
         try:
             from ._compat import format_compat
@@ -319,11 +360,18 @@ def _comparison_tables(cmp) -> str:
     head = ["", na, nb, f"{nb} - {na} [interval]", "p-value"]
 
     def rows_of(sel, label):
-        return [[label(r), _f(r.a), _f(r.b), _cell(r.diff, r.lo, r.hi, signed=True),
-                 _p(r.p_value)] for r in sel.itertuples(index=False)]
+        return [
+            [label(r), _f(r.a), _f(r.b), _cell(r.diff, r.lo, r.hi, signed=True), _p(r.p_value)]
+            for r in sel.itertuples(index=False)
+        ]
 
-    out = ["<h3>Whole set</h3>", _table(["metric"] + head[1:], rows_of(
-        d[d["kind"] == "overall"], lambda r: f"<code>{_e(r.name)}</code>"))]
+    out = [
+        "<h3>Whole set</h3>",
+        _table(
+            ["metric"] + head[1:],
+            rows_of(d[d["kind"] == "overall"], lambda r: f"<code>{_e(r.name)}</code>"),
+        ),
+    ]
     main_metrics = _metric_list(cmp.a, _table_metrics())
     all_metrics = list(c.get("metrics", []))
     headline = [g for g in HEADLINE_GAPS if g in set(d["name"])]
@@ -331,23 +379,37 @@ def _comparison_tables(cmp) -> str:
     for fam in cmp.a.families:
         gd = d[(d["kind"] == "gap") & (d["family"] == fam)].set_index("name")
         out.append(f'<h3 id="family-{_slug(fam)}">Family {_e(fam)}</h3>')
-        out.append(_table(["gap"] + head[1:], rows_of(gd.loc[[g for g in headline if g in
-                                                               gd.index]].reset_index(),
-                                                       lambda r: f"<code>{_e(r.name)}</code>")))
-        out.append(f"<details><summary>all {len(every)} gap differences of {_e(fam)}</summary>"
-                   + _table(["gap"] + head[1:], rows_of(gd.loc[[g for g in every if g in
-                                                               gd.index]].reset_index(),
-                                                         lambda r: f"<code>{_e(r.name)}</code>"))
-                   + "</details>")
+        out.append(
+            _table(
+                ["gap"] + head[1:],
+                rows_of(
+                    gd.loc[[g for g in headline if g in gd.index]].reset_index(),
+                    lambda r: f"<code>{_e(r.name)}</code>",
+                ),
+            )
+        )
+        out.append(
+            f"<details><summary>all {len(every)} gap differences of {_e(fam)}</summary>"
+            + _table(
+                ["gap"] + head[1:],
+                rows_of(
+                    gd.loc[[g for g in every if g in gd.index]].reset_index(),
+                    lambda r: f"<code>{_e(r.name)}</code>",
+                ),
+            )
+            + "</details>"
+        )
         gr = d[(d["kind"] == "group") & (d["family"] == fam)]
         for m in main_metrics:
             sel = gr[gr["name"] == m]
-            out.append(f"<details><summary>per-group <code>{_e(m)}</code> of {_e(fam)}"
-                       "</summary>" + _table(["group"] + head[1:], rows_of(
-                           sel, lambda r: _e(r.group))) + "</details>")
+            out.append(
+                f"<details><summary>per-group <code>{_e(m)}</code> of {_e(fam)}"
+                "</summary>"
+                + _table(["group"] + head[1:], rows_of(sel, lambda r: _e(r.group)))
+                + "</details>"
+            )
     for label, a in ((na, cmp.a), (nb, cmp.b)):
-        out.append(f"<details><summary>groups of detector {_e(label)} (point estimates)"
-                   "</summary>")
+        out.append(f"<details><summary>groups of detector {_e(label)} (point estimates)</summary>")
         for fam in a.families:
             out.append(f"<h4>{_e(fam)}</h4>" + _group_table(a, fam, main_metrics))
         out.append("</details>")
@@ -360,8 +422,13 @@ def _files_rows(config):
     rows = []
     for role, info in (prov.get("files") or {}).items():
         if isinstance(info, dict):
-            rows.append([_e(role), f'<span class="mono">{_e(info.get("path", ""))}</span>',
-                         f'<span class="mono">{_e(info.get("sha256", "") or "")}</span>'])
+            rows.append(
+                [
+                    _e(role),
+                    f'<span class="mono">{_e(info.get("path", ""))}</span>',
+                    f'<span class="mono">{_e(info.get("sha256", "") or "")}</span>',
+                ]
+            )
         else:
             rows.append([_e(role), f'<span class="mono">{_e(info)}</span>', ""])
     return rows
@@ -374,30 +441,54 @@ def _config_section(result) -> str:
     prov = c.get("provenance") or {}
     kv = []
     if cmp:
-        kv.append(("detectors", f"A = {_e(c['names'][0])}, B = {_e(c['names'][1])}; "
-                                "differences are B - A"))
+        kv.append(
+            (
+                "detectors",
+                f"A = {_e(c['names'][0])}, B = {_e(c['names'][1])}; differences are B - A",
+            )
+        )
     kv.append(("score rule", _e(c.get("score_rule_text", c.get("score_rule", "")))))
-    kv.append(("threshold", f"{c.get('threshold'):g} on p(fake) (predicted fake when p &ge; "
-                            "threshold)"))
+    kv.append(
+        ("threshold", f"{c.get('threshold'):g} on p(fake) (predicted fake when p &ge; threshold)")
+    )
     kv.append(("rows", f"{c.get('n_rows')} used, {c.get('n_dropped', 0)} dropped"))
     if prov.get("groups_from"):
         kv.append(("groups from", _e(prov["groups_from"])))
     if c.get("dataset"):
         kv.append(("dataset coding", _e(c["dataset"])))
-    kv.append(("attributes / families", _e(", ".join(c.get("attributes", []))) + " / "
-               + _e(", ".join(c.get("families", [])))))
+    kv.append(
+        (
+            "attributes / families",
+            _e(", ".join(c.get("attributes", []))) + " / " + _e(", ".join(c.get("families", []))),
+        )
+    )
     if c.get("n_boot"):
-        kv.append(("intervals", f"{(c.get('ci') or 0.95):.0%} {_e(c.get('ci_method'))} "
-                                f"bootstrap, {c['n_boot']} replicates"))
-        kv.append(("resampling scheme", _e(c.get("bootstrap"))
-                   + (" (whole clusters)" if c.get("bootstrap") == "cluster" else "")))
+        kv.append(
+            (
+                "intervals",
+                f"{(c.get('ci') or 0.95):.0%} {_e(c.get('ci_method'))} "
+                f"bootstrap, {c['n_boot']} replicates",
+            )
+        )
+        kv.append(
+            (
+                "resampling scheme",
+                _e(c.get("bootstrap"))
+                + (" (whole clusters)" if c.get("bootstrap") == "cluster" else ""),
+            )
+        )
     else:
         kv.append(("intervals", "none (no bootstrap replicates)"))
     if cmp:
         kv.append(("p-values", _e(c.get("paired", "")) if c.get("n_boot") else "none"))
     elif c.get("n_perm"):
-        kv.append(("p-values", f"permutation test of no disparity, {c['n_perm']} "
-                               f"permutations: {_e(c.get('permutation', ''))}"))
+        kv.append(
+            (
+                "p-values",
+                f"permutation test of no disparity, {c['n_perm']} "
+                f"permutations: {_e(c.get('permutation', ''))}",
+            )
+        )
     else:
         kv.append(("p-values", "none (no permutations)"))
     kv.append(("seed", _e(c.get("seed"))))
@@ -408,8 +499,13 @@ def _config_section(result) -> str:
         kv.append(("reference group", _e(c["reference"])))
     bins = c.get("bootstrap_bins")
     if bins and not bins.get("exact"):
-        kv.append(("score bins", f"replicates use {bins['n_bins']} score bins for the ranking "
-                                 "metrics; point estimates are exact"))
+        kv.append(
+            (
+                "score bins",
+                f"replicates use {bins['n_bins']} score bins for the ranking "
+                "metrics; point estimates are exact",
+            )
+        )
     kv.append(("EER", _e(c.get("eer_definition", ""))))
     if c.get("note"):
         kv.append(("note", _e(c["note"])))
@@ -429,22 +525,30 @@ def _warnings_section(result) -> str:
     warnings = list(result.warnings)
     out = []
     if warnings:
-        out.append('<ul class="warn">' + "".join(f"<li>{_e(w)}</li>" for w in warnings)
-                   + "</ul>")
+        out.append('<ul class="warn">' + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
     else:
-        out.append("<p>None: every group has enough fakes and reals, every metric is "
-                   "defined and no row was dropped.</p>")
-    audits = [("", result)] if not cmp else [(result.config["names"][0], result.a),
-                                            (result.config["names"][1], result.b)]
+        out.append(
+            "<p>None: every group has enough fakes and reals, every metric is "
+            "defined and no row was dropped.</p>"
+        )
+    audits = (
+        [("", result)]
+        if not cmp
+        else [(result.config["names"][0], result.a), (result.config["names"][1], result.b)]
+    )
     for label, a in audits:
         und = a.undefined
         if len(und):
-            rows = [[_e(r.family), _e(r.group), f"<code>{_e(r.metric)}</code>", _e(r.reason)]
-                    for r in und.itertuples(index=False)]
+            rows = [
+                [_e(r.family), _e(r.group), f"<code>{_e(r.metric)}</code>", _e(r.reason)]
+                for r in und.itertuples(index=False)
+            ]
             title = "Undefined metrics" + (f" of {_e(label)}" if label else "")
-            out.append(f"<details><summary>{title} ({len(und)})</summary>"
-                       + _table(["family", "group", "metric", "reason"], rows, left=4)
-                       + "</details>")
+            out.append(
+                f"<details><summary>{title} ({len(und)})</summary>"
+                + _table(["family", "group", "metric", "reason"], rows, left=4)
+                + "</details>"
+            )
     return "".join(out)
 
 
@@ -453,15 +557,23 @@ def _definitions(result) -> str:
     from ._metrics import METRICS
 
     have = set(result.config.get("metrics", []))
-    rows = [[f"<code>{_e(m.name)}</code>", _e(m.formula),
-             "higher is worse" if m.higher_is_worse else "higher is better"]
-            for m in METRICS if m.name in have]
+    rows = [
+        [
+            f"<code>{_e(m.name)}</code>",
+            _e(m.formula),
+            "higher is worse" if m.higher_is_worse else "higher is better",
+        ]
+        for m in METRICS
+        if m.name in have
+    ]
     out = [_table(["metric", "definition", "direction"], rows, left=3)]
     rows = [[f"<code>&lt;metric&gt;_{_e(k)}</code>", _e(v)] for k, v in GAP_KINDS.items()]
     rows += [[f"<code>{_e(k)}</code>", _e(v)] for k, v in COMPOSITES.items()]
     out.append(_table(["gap", "definition"], rows, left=2))
-    out.append('<p class="note">Labels: 1 = fake (positive class), 0 = real. Scores: higher '
-               "= more likely fake.</p>")
+    out.append(
+        '<p class="note">Labels: 1 = fake (positive class), 0 = real. Scores: higher '
+        "= more likely fake.</p>"
+    )
     return "".join(out)
 
 
@@ -504,13 +616,21 @@ def _audit_figures(a, plots) -> list:
     ci = _ci_words(a.config) if a.config.get("n_boot") else None
     metrics = _metric_list(a, plots.DEFAULT_PANEL_METRICS)
     if metrics:
-        fig = _figure((plots.PAGE_WIDTH if len(metrics) > 2 else plots.COLUMN_WIDTH,
-                       0.7 + 0.16 * n_rows))
+        fig = _figure(
+            (plots.PAGE_WIDTH if len(metrics) > 2 else plots.COLUMN_WIDTH, 0.7 + 0.16 * n_rows)
+        )
         plots.plot_group_metrics(a, metrics, fig=fig)
-        figs.append(("group_metrics", "Per-group metrics",
-                     "Each bar is one group; whiskers: " + (ci or "no intervals") +
-                     "; dashed line: the whole set. Pale bars marked * have few fakes or "
-                     "reals.", fig))
+        figs.append(
+            (
+                "group_metrics",
+                "Per-group metrics",
+                "Each bar is one group; whiskers: "
+                + (ci or "no intervals")
+                + "; dashed line: the whole set. Pale bars marked * have few fakes or "
+                "reals.",
+                fig,
+            )
+        )
     for fam in lay.two_attribute_families():
         hm = _metric_list(a, ("fpr", "tpr", "auc", "eer"))
         if not hm:
@@ -518,25 +638,36 @@ def _audit_figures(a, plots) -> list:
         rows_ = len(lay.values[lay.family_attrs[fam][0]])
         ncols = 2 if len(hm) > 1 else 1
         nrows = math.ceil(len(hm) / ncols)
-        fig = _figure((plots.PAGE_WIDTH if ncols > 1 else plots.COLUMN_WIDTH,
-                       nrows * (0.9 + 0.42 * rows_)))
+        fig = _figure(
+            (plots.PAGE_WIDTH if ncols > 1 else plots.COLUMN_WIDTH, nrows * (0.9 + 0.42 * rows_))
+        )
         axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
         for ax, m in zip(axes, hm):
             plots.plot_heatmap(a, m, family=fam, ax=ax)
-        for ax in axes[len(hm):]:
+        for ax in axes[len(hm) :]:
             ax.set_visible(False)
-        figs.append((f"heatmap_{_slug(fam)}", f"Intersections: {fam}",
-                     "Each cell is one intersection group; darker is worse. Hatched cells "
-                     "(value marked *) have few fakes or reals; grey cells are undefined.",
-                     fig))
+        figs.append(
+            (
+                f"heatmap_{_slug(fam)}",
+                f"Intersections: {fam}",
+                "Each cell is one intersection group; darker is worse. Hatched cells "
+                "(value marked *) have few fakes or reals; grey cells are undefined.",
+                fig,
+            )
+        )
     names = [g for g in plots.DEFAULT_FOREST_GAPS if g in set(a.gaps["name"])]
     if names:
-        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(a.families),
-                                                                       len(names))))
+        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(a.families), len(names))))
         plots.plot_gap_forest(a, ax=fig.subplots())
-        figs.append(("gap_forest", "Gaps with intervals and p-values",
-                     "Each row is one gap of one family; filled points: permutation p "
-                     "below the level; the line at 0 means no gap.", fig))
+        figs.append(
+            (
+                "gap_forest",
+                "Gaps with intervals and p-values",
+                "Each row is one gap of one family; filled points: permutation p "
+                "below the level; the line at 0 means no gap.",
+                fig,
+            )
+        )
     if _has_data(a):
         figs += _score_figures(a, plots, a.families, "")
     return figs
@@ -564,28 +695,52 @@ def _score_figures(a, plots, families, suffix) -> list:
         plots.plot_roc(a, family=fam, ax=ax)
         if suffix:
             ax.set_title(f"{plots._t(suffix)}: {ax.get_title()}")
-    figs.append((f"roc{slug}", f"ROC curves per group{label}",
-                 "One curve per group, the whole set in black; markers: the operating point "
-                 "at the threshold.", fig))
+    figs.append(
+        (
+            f"roc{slug}",
+            f"ROC curves per group{label}",
+            "One curve per group, the whole set in black; markers: the operating point "
+            "at the threshold.",
+            fig,
+        )
+    )
     fig = _figure((plots.PAGE_WIDTH, 2.3 * k))
     for ax, fam in zip(np.atleast_1d(fig.subplots(k, 1, squeeze=False).ravel()), families):
         plots.plot_score_distributions(a, family=fam, ax=ax)
-    figs.append((f"score_distributions{slug}", f"Score distributions{label}",
-                 "p(fake) per group: reals on the left (pale), fakes on the right; black "
-                 "ticks: medians; dashed line: the threshold.", fig))
+    figs.append(
+        (
+            f"score_distributions{slug}",
+            f"Score distributions{label}",
+            "p(fake) per group: reals on the left (pale), fakes on the right; black "
+            "ticks: medians; dashed line: the threshold.",
+            fig,
+        )
+    )
     fig = _figure((plots.PAGE_WIDTH, 2.1 * k))
     grid = fig.subplots(k, 3, squeeze=False)
     for row, fam in zip(grid, families):
         plots.plot_threshold_sweep(a, family=fam, axes=list(row))
-    figs.append((f"threshold_sweep{slug}", f"Threshold sweep{label}",
-                 "False- and true-positive rates of every group and the gaps of the family "
-                 "as the threshold moves; dotted line: the threshold in use.", fig))
+    figs.append(
+        (
+            f"threshold_sweep{slug}",
+            f"Threshold sweep{label}",
+            "False- and true-positive rates of every group and the gaps of the family "
+            "as the threshold moves; dotted line: the threshold in use.",
+            fig,
+        )
+    )
     fig, axes = _square_panels(plots, k)
     for ax, fam in zip(axes, families):
         plots.plot_calibration(a, family=fam, ax=ax)
-    figs.append((f"calibration{slug}", f"Calibration per group{label}",
-                 "Share of fakes against mean p(fake) in 10 equal-width bins (bins with "
-                 "fewer than 10 rows left out); the diagonal is perfect calibration.", fig))
+    figs.append(
+        (
+            f"calibration{slug}",
+            f"Calibration per group{label}",
+            "Share of fakes against mean p(fake) in 10 equal-width bins (bins with "
+            "fewer than 10 rows left out); the diagonal is perfect calibration.",
+            fig,
+        )
+    )
     return figs
 
 
@@ -596,12 +751,19 @@ def _comparison_figures(cmp, plots) -> list:
     d = cmp.differences
     names = [g for g in plots.DEFAULT_FOREST_GAPS if g in set(d.loc[d["kind"] == "gap", "name"])]
     if names:
-        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(lay.families),
-                                                                       len(names)) + 0.2))
+        fig = _figure(
+            (plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(lay.families), len(names)) + 0.2)
+        )
         plots.plot_compare_gaps(cmp, ax=fig.subplots())
-        figs.append(("compare_gaps", f"Change of the gaps: {nb} - {na}",
-                     "Paired bootstrap differences of each gap; filled points: paired p below "
-                     "the level; left of 0: a smaller gap for " + nb + ".", fig))
+        figs.append(
+            (
+                "compare_gaps",
+                f"Change of the gaps: {nb} - {na}",
+                "Paired bootstrap differences of each gap; filled points: paired p below "
+                "the level; left of 0: a smaller gap for " + nb + ".",
+                fig,
+            )
+        )
     metrics = _metric_list(cmp.a, plots.DEFAULT_PANEL_METRICS)
     if metrics:
         n_rows = sum(len(lay.groups[f]) + 1 for f in lay.families)
@@ -614,22 +776,40 @@ def _comparison_figures(cmp, plots) -> list:
             if i > 0:
                 ax.tick_params(axis="y", left=False)
         handles, labels, title = plots._compare_groups_legend(
-            cmp, 1.0 - (cmp.config.get("ci") or 0.95))
-        fig.legend(handles, labels, loc="outside upper center", ncol=len(handles) + 1,
-                   title=title, alignment="center")
-        figs.append(("compare_groups", f"Per-group metrics of {na} and {nb}",
-                     f"Hollow: {na}; filled: {nb}; * paired p below the level.", fig))
+            cmp, 1.0 - (cmp.config.get("ci") or 0.95)
+        )
+        fig.legend(
+            handles,
+            labels,
+            loc="outside upper center",
+            ncol=len(handles) + 1,
+            title=title,
+            alignment="center",
+        )
+        figs.append(
+            (
+                "compare_groups",
+                f"Per-group metrics of {na} and {nb}",
+                f"Hollow: {na}; filled: {nb}; * paired p below the level.",
+                fig,
+            )
+        )
     for fam in lay.two_attribute_families():
         hm = _metric_list(cmp.a, ("fpr", "tpr"))
         if not hm:
             break
         rows_ = len(lay.values[lay.family_attrs[fam][0]])
-        fig = _figure((plots.PAGE_WIDTH if len(hm) > 1 else plots.COLUMN_WIDTH,
-                       0.9 + 0.42 * rows_))
+        fig = _figure((plots.PAGE_WIDTH if len(hm) > 1 else plots.COLUMN_WIDTH, 0.9 + 0.42 * rows_))
         for ax, m in zip(fig.subplots(1, len(hm), squeeze=False)[0], hm):
             plots.plot_heatmap(cmp, m, family=fam, ax=ax)
-        figs.append((f"compare_heatmap_{_slug(fam)}", f"Change per intersection: {fam}",
-                     f"{nb} - {na} per intersection group with the paired interval.", fig))
+        figs.append(
+            (
+                f"compare_heatmap_{_slug(fam)}",
+                f"Change per intersection: {fam}",
+                f"{nb} - {na} per intersection group with the paired interval.",
+                fig,
+            )
+        )
     for label, a in ((na, cmp.a), (nb, cmp.b)):
         if _has_data(a):
             roc = _score_figures(a, plots, a.families, label)[0]
@@ -647,9 +827,11 @@ def _figures_html(rendered) -> str:
     out = []
     for name, title, caption, png in rendered:
         b64 = base64.b64encode(png).decode("ascii")
-        out.append(f'<figure id="fig-{_e(name)}"><h3>{_e(title)}</h3>'
-                   f'<img alt="{_e(title)}" src="data:image/png;base64,{b64}">'
-                   f"<figcaption>{_e(caption)}</figcaption></figure>")
+        out.append(
+            f'<figure id="fig-{_e(name)}"><h3>{_e(title)}</h3>'
+            f'<img alt="{_e(title)}" src="data:image/png;base64,{b64}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+        )
     return "".join(out)
 
 
@@ -657,45 +839,69 @@ def _figures_html(rendered) -> str:
 def _page(result, rendered, *, figures_note="") -> str:
     cmp = _is_comparison(result)
     c = result.config
-    title = (f"fairaudit comparison: {c['names'][1]} - {c['names'][0]}" if cmp
-             else "fairaudit report")
-    sections = [("summary", "Summary"), ("warnings", "Warnings"), ("tables", "Tables"),
-                ("figures", "Figures"), ("config", "Configuration and provenance"),
-                ("definitions", "Definitions")]
+    title = (
+        f"fairaudit comparison: {c['names'][1]} - {c['names'][0]}" if cmp else "fairaudit report"
+    )
+    sections = [
+        ("summary", "Summary"),
+        ("warnings", "Warnings"),
+        ("tables", "Tables"),
+        ("figures", "Figures"),
+        ("config", "Configuration and provenance"),
+        ("definitions", "Definitions"),
+    ]
     from . import __version__
 
-    sub = (f"{c.get('n_rows')} rows; families {', '.join(c.get('families', []))}; "
-           f"made by fairaudit {__version__}")
-    body = [f"<h1>{_e(title)}</h1>", f'<p class="sub">{_e(sub)}</p>',
-            "<nav>" + "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in sections) + "</nav>"]
+    sub = (
+        f"{c.get('n_rows')} rows; families {', '.join(c.get('families', []))}; "
+        f"made by fairaudit {__version__}"
+    )
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="sub">{_e(sub)}</p>',
+        "<nav>" + "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in sections) + "</nav>",
+    ]
     body.append('<section id="summary"><h2>Summary</h2>')
     body.append(_headline_comparison(result) if cmp else _headline_audit(result))
     body.append("</section>")
-    body.append('<section id="warnings"><h2>Warnings</h2>' + _warnings_section(result)
-                + "</section>")
-    body.append('<section id="tables"><h2>Tables</h2>'
-                + (_comparison_tables(result) if cmp else _audit_tables(result)) + "</section>")
+    body.append(
+        '<section id="warnings"><h2>Warnings</h2>' + _warnings_section(result) + "</section>"
+    )
+    body.append(
+        '<section id="tables"><h2>Tables</h2>'
+        + (_comparison_tables(result) if cmp else _audit_tables(result))
+        + "</section>"
+    )
     body.append('<section id="figures"><h2>Figures</h2>')
     if figures_note:
         body.append(f'<p class="note">{_e(figures_note)}</p>')
     body.append(_figures_html(rendered) if rendered else "<p>No figures.</p>")
     body.append("</section>")
-    body.append('<section id="config"><h2>Configuration and provenance</h2>'
-                + _config_section(result) + "</section>")
-    body.append('<section id="definitions"><h2>Definitions</h2>' + _definitions(result)
-                + "</section>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-            + "".join(body) + "</main></body></html>\n")
+    body.append(
+        '<section id="config"><h2>Configuration and provenance</h2>'
+        + _config_section(result)
+        + "</section>"
+    )
+    body.append(
+        '<section id="definitions"><h2>Definitions</h2>' + _definitions(result) + "</section>"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+        + "".join(body)
+        + "</main></body></html>\n"
+    )
 
 
 def _figures_note(result) -> str:
     audits = [result.a, result.b] if _is_comparison(result) else [result]
     if all(_has_data(a) for a in audits):
         return ""
-    return ("ROC curves, score distributions, the threshold sweep and calibration need the "
-            "scores, which this result does not hold; they are left out.")
+    return (
+        "ROC curves, score distributions, the threshold sweep and calibration need the "
+        "scores, which this result does not hold; they are left out."
+    )
 
 
 def _render(result, with_figures):
@@ -759,12 +965,14 @@ def write_report(result, out_dir, figures=None) -> Path:
     if figures is not None:
         fig_dir = out / "figures"
         fig_dir.mkdir(exist_ok=True)
-        meta = {"png": {"Software": None}, "svg": {"Date": None},
-                "pdf": {"CreationDate": None}}[figures]
+        meta = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[
+            figures
+        ]
         with mpl.rc_context(plots.PAPER_RC):
             for name, _, _, fig in figs:
-                fig.savefig(fig_dir / f"{name}.{figures}", format=figures, dpi=FILE_DPI,
-                            metadata=meta)
+                fig.savefig(
+                    fig_dir / f"{name}.{figures}", format=figures, dpi=FILE_DPI, metadata=meta
+                )
     path = out / "report.html"
     text = _page(result, rendered, figures_note=_figures_note(result))
     tmp = path.with_suffix(".html.tmp")
@@ -781,11 +989,16 @@ def audit_repr_html(result) -> str:
     a = result
     c = a.config
     n = a.counts[a.counts["family"] == OVERALL].iloc[0]
-    boot = (f"{(c.get('ci') or 0.95):.0%} {_e(c.get('bootstrap'))} bootstrap, "
-            f"{c['n_boot']} replicates" if c.get("n_boot") else "no intervals")
-    head = (f"<b>Audit</b>: {int(n.n)} rows ({int(n.n_pos)} fake, {int(n.n_neg)} real); "
-            f"score rule {_e(c.get('score_rule'))}; threshold {c.get('threshold'):g}; {boot}"
-            + (f"; <b>{len(a.warnings)} warning(s)</b>" if a.warnings else ""))
+    boot = (
+        f"{(c.get('ci') or 0.95):.0%} {_e(c.get('bootstrap'))} bootstrap, {c['n_boot']} replicates"
+        if c.get("n_boot")
+        else "no intervals"
+    )
+    head = (
+        f"<b>Audit</b>: {int(n.n)} rows ({int(n.n_pos)} fake, {int(n.n_neg)} real); "
+        f"score rule {_e(c.get('score_rule'))}; threshold {c.get('threshold'):g}; {boot}"
+        + (f"; <b>{len(a.warnings)} warning(s)</b>" if a.warnings else "")
+    )
     metrics = _metric_list(a, ("auc", "eer", "fpr", "tpr"))
     long = a.groups_long.set_index(["family", "group", "metric"])
     rows, classes = [], []
@@ -797,46 +1010,85 @@ def audit_repr_html(result) -> str:
             row.append(_cell(x["value"], x["lo"], x["hi"]))
         rows.append(row)
         classes.append("")
-    gaps = [g for g in ("auc_range", "fpr_range", "tpr_range", "equalized_odds")
-            if g in set(a.gaps["name"])]
+    gaps = [
+        g
+        for g in ("auc_range", "fpr_range", "tpr_range", "equalized_odds")
+        if g in set(a.gaps["name"])
+    ]
     grows = []
     gt = a.gaps.set_index(["family", "name"])
     for fam in a.families:
         row = [_e(fam)]
         for g in gaps:
             x = gt.loc[(fam, g)]
-            row.append(_cell(x["value"], x["lo"], x["hi"])
-                       + (f' <span class="ci">p {_p(x["p_value"])}</span>'
-                          if not _isnan(x["p_value"]) else ""))
+            row.append(
+                _cell(x["value"], x["lo"], x["hi"])
+                + (
+                    f' <span class="ci">p {_p(x["p_value"])}</span>'
+                    if not _isnan(x["p_value"])
+                    else ""
+                )
+            )
         grows.append(row)
-    style = ("<style>.fairaudit-repr td,.fairaudit-repr th{padding:2px 8px;text-align:right}"
-             ".fairaudit-repr .l{text-align:left}.fairaudit-repr .ci{color:#777;"
-             "font-size:85%}</style>")
-    foot = ("<p style=\"color:#666;font-size:85%\">* few fakes or reals; full tables: "
-            "<code>.groups</code>, <code>.gaps</code>, <code>.intervals(metric)</code></p>")
-    return ('<div class="fairaudit-repr">' + style + f"<p>{head}</p>"
-            + _table(["family", "group", "n"] + metrics, rows, left=2)
-            + (_table(["family"] + gaps, grows) if gaps and grows else "") + foot + "</div>")
+    style = (
+        "<style>.fairaudit-repr td,.fairaudit-repr th{padding:2px 8px;text-align:right}"
+        ".fairaudit-repr .l{text-align:left}.fairaudit-repr .ci{color:#777;"
+        "font-size:85%}</style>"
+    )
+    foot = (
+        '<p style="color:#666;font-size:85%">* few fakes or reals; full tables: '
+        "<code>.groups</code>, <code>.gaps</code>, <code>.intervals(metric)</code></p>"
+    )
+    return (
+        '<div class="fairaudit-repr">'
+        + style
+        + f"<p>{head}</p>"
+        + _table(["family", "group", "n"] + metrics, rows, left=2)
+        + (_table(["family"] + gaps, grows) if gaps and grows else "")
+        + foot
+        + "</div>"
+    )
 
 
 def _comparison_repr_html(cmp) -> str:
     c = cmp.config
     na, nb = c["names"][:2]
     d = cmp.differences
-    head = (f"<b>Comparison</b> {_e(nb)} - {_e(na)}: {c.get('n_rows')} rows; "
-            + (f"paired {_e(c.get('bootstrap'))} bootstrap, {c['n_boot']} replicates"
-               if c.get("n_boot") else "no intervals"))
+    head = f"<b>Comparison</b> {_e(nb)} - {_e(na)}: {c.get('n_rows')} rows; " + (
+        f"paired {_e(c.get('bootstrap'))} bootstrap, {c['n_boot']} replicates"
+        if c.get("n_boot")
+        else "no intervals"
+    )
     sel = d[(d["kind"] == "overall") & d["name"].isin(("auc", "eer", "fpr", "tpr"))]
-    sel = [sel] + [d[(d["kind"] == "gap") & (d["name"].isin(("auc_range", "fpr_range",
-                                                               "tpr_range", "equalized_odds")))]]
+    sel = [sel] + [
+        d[
+            (d["kind"] == "gap")
+            & (d["name"].isin(("auc_range", "fpr_range", "tpr_range", "equalized_odds")))
+        ]
+    ]
     rows = []
     for part in sel:
         for r in part.itertuples(index=False):
-            rows.append([_e(r.kind), _e(r.family), f"<code>{_e(r.name)}</code>", _f(r.a),
-                         _f(r.b), _cell(r.diff, r.lo, r.hi, signed=True), _p(r.p_value)])
-    style = ("<style>.fairaudit-repr td,.fairaudit-repr th{padding:2px 8px;text-align:right}"
-             ".fairaudit-repr .l{text-align:left}.fairaudit-repr .ci{color:#777;"
-             "font-size:85%}</style>")
-    return ('<div class="fairaudit-repr">' + style + f"<p>{head}</p>"
-            + _table(["kind", "family", "name", na, nb, f"{nb} - {na}", "p"], rows, left=3)
-            + "</div>")
+            rows.append(
+                [
+                    _e(r.kind),
+                    _e(r.family),
+                    f"<code>{_e(r.name)}</code>",
+                    _f(r.a),
+                    _f(r.b),
+                    _cell(r.diff, r.lo, r.hi, signed=True),
+                    _p(r.p_value),
+                ]
+            )
+    style = (
+        "<style>.fairaudit-repr td,.fairaudit-repr th{padding:2px 8px;text-align:right}"
+        ".fairaudit-repr .l{text-align:left}.fairaudit-repr .ci{color:#777;"
+        "font-size:85%}</style>"
+    )
+    return (
+        '<div class="fairaudit-repr">'
+        + style
+        + f"<p>{head}</p>"
+        + _table(["kind", "family", "name", na, nb, f"{nb} - {na}", "p"], rows, left=3)
+        + "</div>"
+    )

@@ -15,18 +15,41 @@ import pandas as pd
 
 from ._errors import bad
 
-__all__ = ["DATASETS", "load_array", "read_demographics", "sha256", "Demographics",
-           "seed_attributes"]
+__all__ = [
+    "DATASETS",
+    "load_array",
+    "read_demographics",
+    "sha256",
+    "Demographics",
+    "seed_attributes",
+]
 
 #: Intersectional id -> (gender, race) per dataset; the research CSV's ``intersec_label``.
 DATASETS = {
-    "ff++": {"ids": [("male", "asian"), ("male", "white"), ("male", "black"), ("male", "others"),
-                     ("female", "asian"), ("female", "white"), ("female", "black"),
-                     ("female", "others")],
-             "races": ["asian", "white", "black", "others"]},
-    "celebdf": {"ids": [("male", "white"), ("male", "black"), ("male", "others"),
-                        ("female", "white"), ("female", "black"), ("female", "others")],
-                "races": ["white", "black", "others"]},
+    "ff++": {
+        "ids": [
+            ("male", "asian"),
+            ("male", "white"),
+            ("male", "black"),
+            ("male", "others"),
+            ("female", "asian"),
+            ("female", "white"),
+            ("female", "black"),
+            ("female", "others"),
+        ],
+        "races": ["asian", "white", "black", "others"],
+    },
+    "celebdf": {
+        "ids": [
+            ("male", "white"),
+            ("male", "black"),
+            ("male", "others"),
+            ("female", "white"),
+            ("female", "black"),
+            ("female", "others"),
+        ],
+        "races": ["white", "black", "others"],
+    },
 }
 DATASETS["dfdc"] = DATASETS["ff++"]
 DATASETS["dfd"] = DATASETS["celebdf"]
@@ -67,8 +90,11 @@ def load_array(spec: str, argument: str, *, csv_column: str | None = None) -> np
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:
             msg = str(exc)
-            found = ("a pickled/object array (refused: pickles can run code)"
-                     if "pickle" in msg.lower() else f"an unreadable .npy file ({msg})")
+            found = (
+                "a pickled/object array (refused: pickles can run code)"
+                if "pickle" in msg.lower()
+                else f"an unreadable .npy file ({msg})"
+            )
             raise bad(argument, "a numeric .npy array", found) from None
         except (OSError, EOFError) as exc:
             raise bad(argument, "a readable .npy file", f"'{path}': {exc}") from None
@@ -84,13 +110,19 @@ def load_array(spec: str, argument: str, *, csv_column: str | None = None) -> np
     if path.lower().endswith((".csv", ".csv.gz", ".tsv")):
         df = _read_csv(path, argument)
         if column is None:
-            raise bad(argument, "FILE.csv:COLUMN naming the score column",
-                      f"no column given (columns: {', '.join(map(str, df.columns[:12]))})")
+            raise bad(
+                argument,
+                "FILE.csv:COLUMN naming the score column",
+                f"no column given (columns: {', '.join(map(str, df.columns[:12]))})",
+            )
         cols = column.split(",")
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise bad(argument, f"column(s) {', '.join(cols)} in '{path}'",
-                      f"columns {', '.join(map(str, df.columns[:12]))}")
+            raise bad(
+                argument,
+                f"column(s) {', '.join(cols)} in '{path}'",
+                f"columns {', '.join(map(str, df.columns[:12]))}",
+            )
         sub = df[cols]
         for c in cols:
             if not pd.api.types.is_numeric_dtype(sub[c]) and not pd.api.types.is_bool_dtype(sub[c]):
@@ -131,8 +163,11 @@ def seed_attributes(df: pd.DataFrame, dataset: str, argument: str = "csv") -> pd
             ok = v.isin([1, -1])
             if not ok.all():
                 rows = np.flatnonzero(~ok.to_numpy())[:5].tolist()
-                raise bad(f"{argument} column '{c}'", "flags 1 or -1",
-                          f"{sorted(map(str, v[~ok].unique()))[:5]} at rows {rows}")
+                raise bad(
+                    f"{argument} column '{c}'",
+                    "flags 1 or -1",
+                    f"{sorted(map(str, v[~ok].unique()))[:5]} at rows {rows}",
+                )
         gender = np.where(df["ismale"].to_numpy() == 1, "male", "female")
         race = np.full(len(df), "others", dtype=object)
         n_set = np.zeros(len(df), dtype=int)
@@ -143,17 +178,22 @@ def seed_attributes(df: pd.DataFrame, dataset: str, argument: str = "csv") -> pd
                 n_set += on
         if (n_set > 1).any():
             rows = np.flatnonzero(n_set > 1)[:5].tolist()
-            raise bad(f"{argument} race flags", "at most one of isasian/iswhite/isblack = 1",
-                      f"several at rows {rows}")
+            raise bad(
+                f"{argument} race flags",
+                "at most one of isasian/iswhite/isblack = 1",
+                f"several at rows {rows}",
+            )
         out = pd.DataFrame({"gender": gender, "race": race.astype(str)})
     if "intersec_label" in df.columns:
         ids = df["intersec_label"]
         valid = ids.isin(range(len(coding["ids"])))
         if not valid.all():
             rows = np.flatnonzero(~valid.to_numpy())[:5].tolist()
-            raise bad(f"{argument} column 'intersec_label'",
-                      f"ids 0..{len(coding['ids']) - 1} (--dataset {dataset})",
-                      f"{sorted(map(str, ids[~valid].unique()))[:5]} at rows {rows}")
+            raise bad(
+                f"{argument} column 'intersec_label'",
+                f"ids 0..{len(coding['ids']) - 1} (--dataset {dataset})",
+                f"{sorted(map(str, ids[~valid].unique()))[:5]} at rows {rows}",
+            )
         pairs = np.array(coding["ids"], dtype=object)[ids.to_numpy().astype(int)]
         decoded = pd.DataFrame({"gender": [p[0] for p in pairs], "race": [p[1] for p in pairs]})
         if out is None:
@@ -163,42 +203,62 @@ def seed_attributes(df: pd.DataFrame, dataset: str, argument: str = "csv") -> pd
             if differ.any():
                 rows = np.flatnonzero(differ.to_numpy())[:5].tolist()
                 r = rows[0]
-                raise bad(f"{argument} column 'intersec_label'",
-                          f"ids agreeing with the 1/-1 flags under the {dataset} coding",
-                          f"{int(differ.sum())} disagreeing rows, first {rows} (row {r}: flags say "
-                          f"{out['gender'][r]}+{out['race'][r]}, id {int(ids.iloc[r])} means "
-                          f"{decoded['gender'][r]}+{decoded['race'][r]}); check --dataset")
+                raise bad(
+                    f"{argument} column 'intersec_label'",
+                    f"ids agreeing with the 1/-1 flags under the {dataset} coding",
+                    f"{int(differ.sum())} disagreeing rows, first {rows} (row {r}: flags say "
+                    f"{out['gender'][r]}+{out['race'][r]}, id {int(ids.iloc[r])} means "
+                    f"{decoded['gender'][r]}+{decoded['race'][r]}); check --dataset",
+                )
     if out is None:
-        raise bad(argument, "the research schema (ismale, isasian, iswhite, isblack flags or "
-                  "intersec_label) or --attributes COLUMNS", "neither")
+        raise bad(
+            argument,
+            "the research schema (ismale, isasian, iswhite, isblack flags or "
+            "intersec_label) or --attributes COLUMNS",
+            "neither",
+        )
     unknown_race = set(out["race"]) - set(coding["races"])
     if unknown_race:
-        raise bad("--dataset", f"a coding whose races include {sorted(unknown_race)}",
-                  f"{dataset} (races {coding['races']})")
+        raise bad(
+            "--dataset",
+            f"a coding whose races include {sorted(unknown_race)}",
+            f"{dataset} (races {coding['races']})",
+        )
     out["gender"] = pd.Categorical(out["gender"], categories=["male", "female"])
     out["race"] = pd.Categorical(out["race"], categories=coding["races"])
     return out
 
 
-def read_demographics(path: str, *, dataset: str = "ff++", attributes=None,
-                      argument: str = "csv") -> Demographics:
+def read_demographics(
+    path: str, *, dataset: str = "ff++", attributes=None, argument: str = "csv"
+) -> Demographics:
     """Read the demographic CSV: the research schema, or named attribute columns."""
     if dataset not in DATASETS:
         raise bad("--dataset", "one of " + ", ".join(DATASETS), repr(dataset))
     _check_file(path, argument)
     df = _read_csv(path, argument)
     if attributes:
-        cols = [c.strip() for c in attributes.split(",")] if isinstance(attributes, str) else list(attributes)
+        cols = (
+            [c.strip() for c in attributes.split(",")]
+            if isinstance(attributes, str)
+            else list(attributes)
+        )
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise bad("--attributes", f"columns of '{path}'",
-                      f"unknown {', '.join(missing)} (columns: {', '.join(map(str, df.columns[:15]))})")
+            raise bad(
+                "--attributes",
+                f"columns of '{path}'",
+                f"unknown {', '.join(missing)} (columns: {', '.join(map(str, df.columns[:15]))})",
+            )
         attrs = df[cols].copy()
         for c in cols:
             if attrs[c].isna().any():
                 rows = np.flatnonzero(attrs[c].isna().to_numpy())[:5].tolist()
-                raise bad(f"--attributes column '{c}'", "a value on every row",
-                          f"{int(attrs[c].isna().sum())} empty cells, first rows {rows}")
+                raise bad(
+                    f"--attributes column '{c}'",
+                    "a value on every row",
+                    f"{int(attrs[c].isna().sum())} empty cells, first rows {rows}",
+                )
             attrs[c] = attrs[c].astype(str)
             if c.lower() == "gender":
                 attrs[c] = attrs[c].str.lower().replace(GENDER_ALIASES)
@@ -217,6 +277,9 @@ def check_label_column(table: pd.DataFrame, labels: np.ndarray, argument: str = 
     differ = col != labels
     if differ.any():
         rows = np.flatnonzero(differ)[:5].tolist()
-        raise bad(f"{argument} column 'label'", "the same labels as the labels file",
-                  f"{int(differ.sum())} disagreeing rows, first {rows} "
-                  f"(row {rows[0]}: csv {col[rows[0]]}, labels file {labels[rows[0]]})")
+        raise bad(
+            f"{argument} column 'label'",
+            "the same labels as the labels file",
+            f"{int(differ.sum())} disagreeing rows, first {rows} "
+            f"(row {rows[0]}: csv {col[rows[0]]}, labels file {labels[rows[0]]})",
+        )

@@ -52,8 +52,19 @@ class MetricSpec:
 
 
 METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("auc", "ROC AUC: P(score_fake > score_real) + 0.5 P(tie) (Mann-Whitney)", False, "n_pos,n_neg"),
-    MetricSpec("eer", "equal error rate: FPR = FNR at the crossing of the ROC curve, linearly interpolated between ROC points", True, "n_pos,n_neg"),
+    MetricSpec(
+        "auc",
+        "ROC AUC: P(score_fake > score_real) + 0.5 P(tie) (Mann-Whitney)",
+        False,
+        "n_pos,n_neg",
+    ),
+    MetricSpec(
+        "eer",
+        "equal error rate: FPR = FNR at the crossing of the ROC curve, linearly interpolated "
+        "between ROC points",
+        True,
+        "n_pos,n_neg",
+    ),
     MetricSpec("accuracy", "(TP + TN) / n at the threshold", False, "n"),
     MetricSpec("balanced_error", "(FPR + FNR) / 2 = 1 - balanced accuracy", True, "n_pos,n_neg"),
     MetricSpec("tpr", "TP / (TP + FN): fakes detected", False, "n_pos"),
@@ -62,8 +73,20 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("fnr", "FN / (FN + TP): fakes missed", True, "n_pos"),
     MetricSpec("ppv", "TP / (TP + FP): precision at the threshold", False, "n_pred_pos"),
     MetricSpec("selection_rate", "(TP + FP) / n: share predicted fake", False, "n"),
-    MetricSpec("average_precision", "sum over distinct thresholds of (recall step) x precision (scikit-learn's definition)", False, "n_pos"),
-    MetricSpec("ece", f"expected calibration error: sum over {ECE_BINS} equal-width probability bins of (n_b / n) |mean score - share of fakes|", True, "n", needs_probabilities=True),
+    MetricSpec(
+        "average_precision",
+        "sum over distinct thresholds of (recall step) x precision (scikit-learn's definition)",
+        False,
+        "n_pos",
+    ),
+    MetricSpec(
+        "ece",
+        f"expected calibration error: sum over {ECE_BINS} equal-width probability bins of "
+        "(n_b / n) |mean score - share of fakes|",
+        True,
+        "n",
+        needs_probabilities=True,
+    ),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
@@ -131,8 +154,9 @@ def _ece(pos, neg, bin_value, n):
     return _div(np.abs(per).sum(axis=-1), n)
 
 
-def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False,
-                    which=METRIC_NAMES) -> dict:
+def compute_metrics(
+    pos, neg, thr_index, *, bin_value=None, probabilities=False, which=METRIC_NAMES
+) -> dict:
     """Metrics of :data:`METRICS` from score histograms.
 
     Parameters
@@ -179,8 +203,11 @@ def compute_metrics(pos, neg, thr_index, *, bin_value=None, probabilities=False,
         "auc": lambda: _auc(pos, neg, P, N),
         "eer": lambda: _eer(tp_at, fp_at, P, N),
         "average_precision": lambda: _average_precision(pos, tp_at, fp_at, P),
-        "ece": lambda: (_ece(pos, neg, bin_value, n) if probabilities and bin_value is not None
-                        else np.full(P.shape, np.nan)),
+        "ece": lambda: (
+            _ece(pos, neg, bin_value, n)
+            if probabilities and bin_value is not None
+            else np.full(P.shape, np.nan)
+        ),
     }
     out = {m: simple[m]() for m in which}
     out.update({"tp": tp, "fp": fp, "tn": tn, "fn": fn, "w_pos": P, "w_neg": N})

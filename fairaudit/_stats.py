@@ -37,8 +37,9 @@ class SortedData:
 
 def sort_rows(score, y, w, atom) -> SortedData:
     order = np.argsort(score)  # ties need no order: they fall into one histogram bin
-    return SortedData(score[order], y[order].astype(float), w[order].astype(float),
-                      atom[order], order)
+    return SortedData(
+        score[order], y[order].astype(float), w[order].astype(float), atom[order], order
+    )
 
 
 def exact_histogram(score, pos_w, neg_w):
@@ -51,8 +52,9 @@ def exact_histogram(score, pos_w, neg_w):
     return score[starts], np.add.reduceat(pos_w, starts), np.add.reduceat(neg_w, starts)
 
 
-def group_point_metrics(data: SortedData, structure, threshold: float, to_probability,
-                        which=None) -> dict:
+def group_point_metrics(
+    data: SortedData, structure, threshold: float, to_probability, which=None
+) -> dict:
     """Exact metrics for every group of ``structure`` and for the whole set (last).
 
     Each family partitions the rows; one stable sort of the family's group codes (a radix
@@ -68,8 +70,9 @@ def group_point_metrics(data: SortedData, structure, threshold: float, to_probab
     def fill(slot, score, pos, neg):
         values, p, q = exact_histogram(score, pos, neg)
         thr_index = int(np.searchsorted(values, threshold, side="left"))
-        rows[slot] = compute_metrics(p, q, thr_index, bin_value=to_probability(values),
-                                     probabilities=True, **kw)
+        rows[slot] = compute_metrics(
+            p, q, thr_index, bin_value=to_probability(values), probabilities=True, **kw
+        )
 
     def family(fam):
         idx = structure.family_slice(fam)
@@ -107,8 +110,15 @@ class AtomTable:
     exact: bool  # True when the bins are the distinct scores
 
 
-def atom_table(data: SortedData, n_atoms: int, threshold: float, to_probability,
-               max_bins: int = 4096, *, weighted: bool = True) -> AtomTable:
+def atom_table(
+    data: SortedData,
+    n_atoms: int,
+    threshold: float,
+    to_probability,
+    max_bins: int = 4096,
+    *,
+    weighted: bool = True,
+) -> AtomTable:
     """Shared bins and the per-atom table (see the module docstring)."""
     s = data.score
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if s.size else np.zeros(0, int)
@@ -118,7 +128,9 @@ def atom_table(data: SortedData, n_atoms: int, threshold: float, to_probability,
     else:
         q = np.quantile(s, np.linspace(0.0, 1.0, max_bins + 1)[:-1], method="inverted_cdf")
         prob_edges = np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1]
-        edges = np.unique(np.r_[q, threshold, _from_probability_edges(prob_edges, to_probability, s)])
+        edges = np.unique(
+            np.r_[q, threshold, _from_probability_edges(prob_edges, to_probability, s)]
+        )
         exact = False
     bin_of_row = np.searchsorted(edges, s, side="right") - 1
     bin_of_row = np.maximum(bin_of_row, 0)

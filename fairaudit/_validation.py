@@ -12,8 +12,15 @@ import pandas as pd
 
 from ._errors import bad
 
-__all__ = ["ScoreRule", "as_scores", "as_labels", "as_weights", "as_groups", "check_finite",
-           "SCORE_RULES"]
+__all__ = [
+    "ScoreRule",
+    "as_scores",
+    "as_labels",
+    "as_weights",
+    "as_groups",
+    "check_finite",
+    "SCORE_RULES",
+]
 
 SCORE_RULES = ("auto", "prob", "logit", "logits2")
 
@@ -21,7 +28,7 @@ _RULE_TEXT = {
     "prob": "scores are probabilities p(fake); predicted fake when p >= threshold",
     "logit": "scores are logits z; p(fake) = sigmoid(z); predicted fake when p >= threshold",
     "logits2": "scores are 2-column logits (real, fake); p(fake) = softmax class 1 = "
-               "sigmoid(z1 - z0); predicted fake when p >= threshold",
+    "sigmoid(z1 - z0); predicted fake when p >= threshold",
 }
 
 
@@ -97,8 +104,11 @@ def as_scores(y_score, rule: str = "auto", threshold: float = 0.5, *, argument="
         if rule == "prob":
             finite = ranking[np.isfinite(ranking)]
             if finite.size and (finite.min() < 0 or finite.max() > 1):
-                raise bad("--scores prob", "values in [0, 1]",
-                          f"values from {finite.min():.4g} to {finite.max():.4g}")
+                raise bad(
+                    "--scores prob",
+                    "values in [0, 1]",
+                    f"values from {finite.min():.4g} to {finite.max():.4g}",
+                )
     thr = float(threshold)
     thr_rank = thr if rule == "prob" else float(np.log(thr / (1.0 - thr)))
     desc = _RULE_TEXT[rule] + f" (threshold {thr:g})"
@@ -110,8 +120,11 @@ def check_finite(score, *, drop_nan: bool, argument="scores"):
     bad_rows = ~np.isfinite(score)
     if bad_rows.any() and not drop_nan:
         first = np.flatnonzero(bad_rows)[:5].tolist()
-        raise bad(argument, "finite values (or pass --drop-nan to drop those rows)",
-                  f"{int(bad_rows.sum())} NaN/inf values, first at rows {first}")
+        raise bad(
+            argument,
+            "finite values (or pass --drop-nan to drop those rows)",
+            f"{int(bad_rows.sum())} NaN/inf values, first at rows {first}",
+        )
     return ~bad_rows
 
 
@@ -132,8 +145,11 @@ def as_labels(y_true, n: int | None = None, *, pos_label=None, argument="labels"
         values = arr.astype(str) if arr.dtype == object else arr
         target = type(values.flat[0])(pos_label) if values.dtype.kind in "biuf" else str(pos_label)
         if not np.any(values == target):
-            raise bad("--pos-label", "a value that occurs in the labels",
-                      f"{pos_label!r} (labels hold {sorted(map(str, np.unique(values)))[:6]})")
+            raise bad(
+                "--pos-label",
+                "a value that occurs in the labels",
+                f"{pos_label!r} (labels hold {sorted(map(str, np.unique(values)))[:6]})",
+            )
         return (values == target).astype(np.int8)
     if arr.dtype == bool:
         return arr.astype(np.int8)
@@ -144,8 +160,11 @@ def as_labels(y_true, n: int | None = None, *, pos_label=None, argument="labels"
         raise bad(argument, "0/1 labels", f"NaN at rows {first}")
     if arr.dtype.kind not in "biuf" or not np.isin(arr, [0, 1]).all():
         found = np.unique(arr)[:6] if arr.dtype.kind in "biuf" else f"dtype {arr.dtype}"
-        raise bad(argument, "0/1 labels, 1 = fake (or --pos-label to name the positive value)",
-                  f"values {list(found) if not isinstance(found, str) else found}")
+        raise bad(
+            argument,
+            "0/1 labels, 1 = fake (or --pos-label to name the positive value)",
+            f"values {list(found) if not isinstance(found, str) else found}",
+        )
     return arr.astype(np.int8)
 
 
@@ -156,8 +175,11 @@ def as_weights(sample_weight, n: int, *, argument="sample_weight"):
     if arr.ndim != 1 or arr.shape[0] != n:
         raise bad(argument, f"a 1-D array of {n} weights", f"shape {arr.shape}")
     if not np.isfinite(arr).all() or (arr < 0).any():
-        raise bad(argument, "finite non-negative weights",
-                  f"{int((~np.isfinite(arr) | (arr < 0)).sum())} negative or non-finite values")
+        raise bad(
+            argument,
+            "finite non-negative weights",
+            f"{int((~np.isfinite(arr) | (arr < 0)).sum())} negative or non-finite values",
+        )
     return arr
 
 
@@ -178,8 +200,11 @@ def as_groups(groups, n: int, *, argument="groups") -> pd.DataFrame:
     else:
         arr = np.asarray(groups)
         if arr.ndim != 1:
-            raise bad(argument, "a DataFrame, a dict of columns or a 1-D array",
-                      f"an array of shape {arr.shape}")
+            raise bad(
+                argument,
+                "a DataFrame, a dict of columns or a 1-D array",
+                f"an array of shape {arr.shape}",
+            )
         df = _categorical_frame({"group": arr})
     if df.shape[1] == 0:
         raise bad(argument, "at least one attribute column", "none")

@@ -43,22 +43,50 @@ from itertools import combinations
 import numpy as np
 
 __all__ = [
-    "OKABE_ITO", "PALETTE", "OVERALL_COLOR", "COLUMN_WIDTH", "PAGE_WIDTH", "PAPER_RC",
-    "group_styles", "group_colors",
-    "plot_group_metric", "plot_group_metrics", "plot_heatmap", "plot_gap_forest",
-    "plot_roc", "plot_score_distributions", "plot_threshold_sweep", "plot_calibration",
-    "plot_compare_gaps", "plot_compare_groups",
+    "OKABE_ITO",
+    "PALETTE",
+    "OVERALL_COLOR",
+    "COLUMN_WIDTH",
+    "PAGE_WIDTH",
+    "PAPER_RC",
+    "group_styles",
+    "group_colors",
+    "plot_group_metric",
+    "plot_group_metrics",
+    "plot_heatmap",
+    "plot_gap_forest",
+    "plot_roc",
+    "plot_score_distributions",
+    "plot_threshold_sweep",
+    "plot_calibration",
+    "plot_compare_gaps",
+    "plot_compare_groups",
 ]
 
 #: The Okabe-Ito colour-blind-safe palette.
 OKABE_ITO = {
-    "blue": "#0072B2", "orange": "#E69F00", "bluish_green": "#009E73",
-    "vermillion": "#D55E00", "reddish_purple": "#CC79A7", "sky_blue": "#56B4E9",
-    "yellow": "#F0E442", "black": "#000000",
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish_green": "#009E73",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "sky_blue": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
 }
 #: Group colours, in the order attribute values take them (black is kept for the whole set).
-PALETTE = tuple(OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion",
-                                        "reddish_purple", "sky_blue", "yellow"))
+PALETTE = tuple(
+    OKABE_ITO[k]
+    for k in (
+        "blue",
+        "orange",
+        "bluish_green",
+        "vermillion",
+        "reddish_purple",
+        "sky_blue",
+        "yellow",
+    )
+)
 OVERALL_COLOR = OKABE_ITO["black"]
 LINESTYLES = ("-", "--", ":", "-.")
 HATCHES = ("", "////", "....", "xxxx")
@@ -70,24 +98,44 @@ PAGE_WIDTH = 7.0  # inches: both columns
 
 #: Matplotlib settings applied while a figure is drawn (7-8 pt text, light frames).
 PAPER_RC = {
-    "font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
-    "ytick.labelsize": 7, "legend.fontsize": 7, "legend.title_fontsize": 7,
-    "axes.linewidth": 0.6, "xtick.major.width": 0.6, "ytick.major.width": 0.6,
-    "xtick.major.size": 2.5, "ytick.major.size": 2.5, "lines.linewidth": 1.2,
-    "lines.markersize": 4, "axes.spines.top": False, "axes.spines.right": False,
-    "legend.frameon": False, "hatch.linewidth": 0.6,
-    "svg.fonttype": "none", "pdf.fonttype": 42,
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "legend.title_fontsize": 7,
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "hatch.linewidth": 0.6,
+    "svg.fonttype": "none",
+    "pdf.fonttype": 42,
 }
 
 OVERALL = "overall"
-DEFAULT_FOREST_GAPS = ("auc_range", "eer_range", "fpr_range", "tpr_range", "equalized_odds",
-                       "demographic_parity")
+DEFAULT_FOREST_GAPS = (
+    "auc_range",
+    "eer_range",
+    "fpr_range",
+    "tpr_range",
+    "equalized_odds",
+    "demographic_parity",
+)
 DEFAULT_PANEL_METRICS = ("auc", "eer", "fpr", "tpr")
 
 
 # ---------------------------------------------------------------------------- helpers
 def _paper_style(fn):
     """Make new figures with :data:`PAPER_RC`; Axes the caller gives keep the caller's style."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         import matplotlib as mpl
@@ -101,6 +149,7 @@ def _paper_style(fn):
         if mpl.is_interactive() != interactive:
             mpl.interactive(interactive)
         return out
+
     return wrapper
 
 
@@ -112,8 +161,9 @@ def _t(s) -> str:
 def _new_axes(figsize, nrows=1, ncols=1, **kw):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False,
-                             layout="constrained", **kw)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=figsize, squeeze=False, layout="constrained", **kw
+    )
     return fig, axes
 
 
@@ -212,16 +262,23 @@ class _Layout:
             return {"color": OVERALL_COLOR, "linestyle": "-", "hatch": "", "marker": "o"}
         idx = self.value_index(family, group)
         if idx is None:  # unknown layout: colours in order, then line styles
-            j = self.groups.get(family, [group]).index(group) if group in self.groups.get(
-                family, []) else 0
+            j = (
+                self.groups.get(family, [group]).index(group)
+                if group in self.groups.get(family, [])
+                else 0
+            )
             color, variant = PALETTE[j % len(PALETTE)], j // len(PALETTE)
         else:
             attrs = self.family_attrs[family]
             color = PALETTE[(self.offset[attrs[-1]] + idx[-1]) % len(PALETTE)]
             dims = [len(self.values[a]) for a in attrs[:-1]]
             variant = int(np.ravel_multi_index(idx[:-1], dims)) if dims else 0
-        return {"color": color, "linestyle": LINESTYLES[variant % 4],
-                "hatch": HATCHES[variant % 4], "marker": MARKERS[variant % 4]}
+        return {
+            "color": color,
+            "linestyle": LINESTYLES[variant % 4],
+            "hatch": HATCHES[variant % 4],
+            "marker": MARKERS[variant % 4],
+        }
 
     def pick_families(self, families):
         if families is None:
@@ -230,8 +287,10 @@ class _Layout:
             families = [families]
         unknown = [f for f in families if f not in self.families]
         if unknown:
-            raise ValueError(f"families: expected some of {', '.join(self.families)}, "
-                             f"found {', '.join(map(str, unknown))}")
+            raise ValueError(
+                f"families: expected some of {', '.join(self.families)}, "
+                f"found {', '.join(map(str, unknown))}"
+            )
         return list(families)
 
     def two_attribute_families(self):
@@ -302,16 +361,23 @@ def _interval_lines(ax, values, lo, hi, y, **kw):
     if ok.any():
         y = np.asarray(y, dtype=float)
         ax.hlines(y[ok], lo[ok], hi[ok], **kw)
-        ax.plot(np.r_[lo[ok], hi[ok]], np.r_[y[ok], y[ok]], linestyle="none", marker="|",
-                markersize=3.5, color=kw.get("colors", "black"), markeredgewidth=kw.get(
-                    "linewidth", 0.8))
+        ax.plot(
+            np.r_[lo[ok], hi[ok]],
+            np.r_[y[ok], y[ok]],
+            linestyle="none",
+            marker="|",
+            markersize=3.5,
+            color=kw.get("colors", "black"),
+            markeredgewidth=kw.get("linewidth", 0.8),
+        )
     return ok
 
 
 # ---------------------------------------------------------------------------- per-group bars
 @_paper_style
-def plot_group_metric(result, metric="fpr", *, families=None, ax=None, show_overall=True,
-                      show_ci=True, legend=True):
+def plot_group_metric(
+    result, metric="fpr", *, families=None, ax=None, show_overall=True, show_ci=True, legend=True
+):
     """Per-group bars of one metric with interval whiskers, grouped by family.
 
     Parameters
@@ -362,19 +428,42 @@ def plot_group_metric(result, metric="fpr", *, families=None, ax=None, show_over
             v, lo, hi = tab.loc[(f, g)]
             y = ys[(f, g)]
             if _isnan(v):
-                ax.text(0, y, " undefined", va="center", ha="left", fontsize="small",
-                        style="italic", color="#555555")
+                ax.text(
+                    0,
+                    y,
+                    " undefined",
+                    va="center",
+                    ha="left",
+                    fontsize="small",
+                    style="italic",
+                    color="#555555",
+                )
                 continue
             small = _small(audit, f, g)
             any_small |= small
-            ax.barh(y, v, height=0.72, color=st["color"], hatch=st["hatch"],
-                    edgecolor="white", linewidth=0, alpha=0.45 if small else 1.0,
-                    label="_nolegend_")
+            ax.barh(
+                y,
+                v,
+                height=0.72,
+                color=st["color"],
+                hatch=st["hatch"],
+                edgecolor="white",
+                linewidth=0,
+                alpha=0.45 if small else 1.0,
+                label="_nolegend_",
+            )
             vals.append(v), los.append(lo), his.append(hi), yy.append(y)
     handles, labels = [], []
     if show_ci and yy:
-        ok = _interval_lines(ax, np.array(vals), np.array(los, float), np.array(his, float),
-                             yy, colors="black", linewidth=0.8)
+        ok = _interval_lines(
+            ax,
+            np.array(vals),
+            np.array(los, float),
+            np.array(his, float),
+            yy,
+            colors="black",
+            linewidth=0.8,
+        )
         if ok.any():
             handles.append(Line2D([], [], color="black", linewidth=0.8, marker="|"))
             labels.append(_ci_label(audit))
@@ -392,21 +481,32 @@ def plot_group_metric(result, metric="fpr", *, families=None, ax=None, show_over
     ax.grid(axis="x", linewidth=0.4, alpha=0.5)
     ax.set_axisbelow(True)
     if legend and handles:
-        ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
-                  borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
+        ax.legend(
+            handles,
+            labels,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=2,
+            borderaxespad=0.2,
+            handlelength=1.5,
+            columnspacing=1.0,
+        )
     return ax
 
 
 def _check_metric_in(audit, metric):
     _spec(metric)
     if metric not in audit.config.get("metrics", [metric]):
-        raise ValueError(f"metric: {metric!r} was not computed by this audit (metrics: "
-                         f"{', '.join(audit.config['metrics'])})")
+        raise ValueError(
+            f"metric: {metric!r} was not computed by this audit (metrics: "
+            f"{', '.join(audit.config['metrics'])})"
+        )
 
 
 @_paper_style
-def plot_group_metrics(result, metrics=DEFAULT_PANEL_METRICS, *, families=None, fig=None,
-                       show_ci=True):
+def plot_group_metrics(
+    result, metrics=DEFAULT_PANEL_METRICS, *, families=None, fig=None, show_ci=True
+):
     """:func:`plot_group_metric` for several metrics side by side (shared group axis).
 
     Returns
@@ -468,22 +568,34 @@ def _matrix(result, lay, family, metric):
         table = d.set_index("group")[["diff", "lo", "hi"]]
     else:
         table = audit.intervals(metric).loc[family]
-    und = audit.undefined[(audit.undefined["family"] == family)
-                          & (audit.undefined["metric"] == metric)].set_index("group")["reason"]
+    und = audit.undefined[
+        (audit.undefined["family"] == family) & (audit.undefined["metric"] == metric)
+    ].set_index("group")["reason"]
     for g in lay.groups[family]:
         i, j = lay.value_index(family, g)
         if g in table.index:
             val[i, j], lo[i, j], hi[i, j] = table.loc[g].to_numpy(dtype=float)
         small[i, j] = _small(audit, family, g) or (
-            _is_comparison(result) and _small(result.b, family, g))
+            _is_comparison(result) and _small(result.b, family, g)
+        )
         if g in und.index:
             reason[i, j] = und.loc[g]
     return rows, cols, val, lo, hi, small, reason
 
 
 @_paper_style
-def plot_heatmap(result, metric="fpr", *, family=None, ax=None, show_ci=True, cmap=None,
-                 colorbar=True, vmin=None, vmax=None):
+def plot_heatmap(
+    result,
+    metric="fpr",
+    *,
+    family=None,
+    ax=None,
+    show_ci=True,
+    cmap=None,
+    colorbar=True,
+    vmin=None,
+    vmax=None,
+):
     """Annotated heatmap of one metric over a two-attribute intersection (e.g. gender x race).
 
     Parameters
@@ -515,12 +627,16 @@ def plot_heatmap(result, metric="fpr", *, family=None, ax=None, show_ci=True, cm
     choices = lay.two_attribute_families()
     if family is None:
         if not choices:
-            raise ValueError("family: the audit has no family of two attributes (an "
-                             "intersection such as gender+race) to draw as a heatmap")
+            raise ValueError(
+                "family: the audit has no family of two attributes (an "
+                "intersection such as gender+race) to draw as a heatmap"
+            )
         family = choices[0]
     elif family not in choices:
-        raise ValueError(f"family: expected a family of two attributes "
-                         f"({', '.join(choices) or 'none in this audit'}), found {family!r}")
+        raise ValueError(
+            f"family: expected a family of two attributes "
+            f"({', '.join(choices) or 'none in this audit'}), found {family!r}"
+        )
     rows, cols, val, lo, hi, small, reason = _matrix(result, lay, family, metric)
     is_diff = _is_comparison(result)
     if ax is None:
@@ -552,15 +668,31 @@ def plot_heatmap(result, metric="fpr", *, family=None, ax=None, show_ci=True, cm
                     ci_txt = f"[{lo[i, j]:.2f}, {hi[i, j]:.2f}]"
                 r, g, b, _ = cmap(im.norm(v))
                 color = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
-            ax.text(j, i - (0.13 if ci_txt else 0), txt, ha="center", va="center",
-                    fontsize="medium" if not ci_txt else "small",
-                    color=color)
+            ax.text(
+                j,
+                i - (0.13 if ci_txt else 0),
+                txt,
+                ha="center",
+                va="center",
+                fontsize="medium" if not ci_txt else "small",
+                color=color,
+            )
             if ci_txt:
-                ax.text(j, i + 0.2, ci_txt, ha="center", va="center", fontsize="x-small",
-                        color=color)
+                ax.text(
+                    j, i + 0.2, ci_txt, ha="center", va="center", fontsize="x-small", color=color
+                )
             if small[i, j]:
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="////",
-                                       edgecolor="#ffffff80", linewidth=0))
+                ax.add_patch(
+                    Rectangle(
+                        (j - 0.5, i - 0.5),
+                        1,
+                        1,
+                        fill=False,
+                        hatch="////",
+                        edgecolor="#ffffff80",
+                        linewidth=0,
+                    )
+                )
     attrs = lay.family_attrs[family]
     ax.set_xticks(range(len(cols)), [_t(c) for c in cols])
     ax.set_yticks(range(len(rows)), [_t(r) for r in rows])
@@ -588,8 +720,15 @@ def plot_heatmap(result, metric="fpr", *, family=None, ax=None, show_ci=True, cm
         handles.append(Patch(facecolor="#dddddd"))
         labels.append("n/a: undefined")
     if handles:
-        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(
-            rows) > 1 else -0.35), ncol=2, borderaxespad=0, handlelength=1.2)
+        ax.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18 if len(rows) > 1 else -0.35),
+            ncol=2,
+            borderaxespad=0,
+            handlelength=1.2,
+        )
     return ax
 
 
@@ -598,8 +737,9 @@ def _forest(ax, blocks, *, alpha, ci_label, xlabel, reference_lines):
     """Points with whiskers per row, filled when p < alpha; p-values at the right margin."""
     from matplotlib.lines import Line2D
 
-    ys = _family_blocks(ax, [(fam, [(name, _t(name)) for name, *_ in rows])
-                             for fam, rows in blocks])
+    ys = _family_blocks(
+        ax, [(fam, [(name, _t(name)) for name, *_ in rows]) for fam, rows in blocks]
+    )
     n_sig = n_ns = n_untested = 0
     for fam, rows in blocks:
         for name, v, lo, hi, p in rows:
@@ -607,8 +747,15 @@ def _forest(ax, blocks, *, alpha, ci_label, xlabel, reference_lines):
             if not (_isnan(lo) or _isnan(hi)):
                 ax.hlines(y, lo, hi, colors="black", linewidth=0.9)
             if _isnan(v):
-                ax.text(0, y, " undefined", va="center", fontsize="small", style="italic",
-                        color="#555555")
+                ax.text(
+                    0,
+                    y,
+                    " undefined",
+                    va="center",
+                    fontsize="small",
+                    style="italic",
+                    color="#555555",
+                )
             elif _isnan(p):
                 ax.plot(v, y, marker="D", markersize=3.5, color="#555555")
                 n_untested += 1
@@ -616,12 +763,27 @@ def _forest(ax, blocks, *, alpha, ci_label, xlabel, reference_lines):
                 ax.plot(v, y, marker="o", markersize=4.5, color="black")
                 n_sig += 1
             else:
-                ax.plot(v, y, marker="o", markersize=4.5, markerfacecolor="white",
-                        markeredgecolor="black", markeredgewidth=0.9)
+                ax.plot(
+                    v,
+                    y,
+                    marker="o",
+                    markersize=4.5,
+                    markerfacecolor="white",
+                    markeredgecolor="black",
+                    markeredgewidth=0.9,
+                )
                 n_ns += 1
-            ax.annotate(_fmt_p(p), xy=(1.0, y), xycoords=("axes fraction", "data"),
-                        xytext=(3, 0), textcoords="offset points", va="center", ha="left",
-                        fontsize="small", annotation_clip=False)
+            ax.annotate(
+                _fmt_p(p),
+                xy=(1.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left",
+                fontsize="small",
+                annotation_clip=False,
+            )
     for x, style in reference_lines:
         ax.axvline(x, color="#555555", linestyle=style, linewidth=0.8, zorder=0)
     ax.set_xlabel(xlabel)
@@ -629,21 +791,38 @@ def _forest(ax, blocks, *, alpha, ci_label, xlabel, reference_lines):
     ax.set_axisbelow(True)
     handles, labels = [], []
     if n_sig:
-        handles.append(Line2D([], [], marker="o", linestyle="none", color="black",
-                              markersize=4.5))
+        handles.append(Line2D([], [], marker="o", linestyle="none", color="black", markersize=4.5))
         labels.append(f"p < {alpha:g}")
     if n_ns:
-        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="white",
-                              markeredgecolor="black", markersize=4.5))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="none",
+                markerfacecolor="white",
+                markeredgecolor="black",
+                markersize=4.5,
+            )
+        )
         labels.append(f"p \u2265 {alpha:g}")
     if n_untested:
-        handles.append(Line2D([], [], marker="D", linestyle="none", color="#555555",
-                              markersize=3.5))
+        handles.append(
+            Line2D([], [], marker="D", linestyle="none", color="#555555", markersize=3.5)
+        )
         labels.append("no test")
     handles.append(Line2D([], [], color="black", linewidth=0.9))
     labels.append(ci_label)
-    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              ncol=len(handles), borderaxespad=0.2, handlelength=1.2, columnspacing=0.8)
+    ax.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        ncol=len(handles),
+        borderaxespad=0.2,
+        handlelength=1.2,
+        columnspacing=0.8,
+    )
     return ax
 
 
@@ -654,8 +833,10 @@ def _pick_gaps(available, gaps):
         gaps = [gaps]
     unknown = [g for g in gaps if g not in available]
     if unknown:
-        raise ValueError(f"gaps: unknown {', '.join(map(str, unknown))} (available: "
-                         f"{', '.join(dict.fromkeys(available))})")
+        raise ValueError(
+            f"gaps: unknown {', '.join(map(str, unknown))} (available: "
+            f"{', '.join(dict.fromkeys(available))})"
+        )
     return list(gaps)
 
 
@@ -692,11 +873,19 @@ def plot_gap_forest(result, *, gaps=None, families=None, ax=None, alpha=None):
         _, axes = _new_axes((COLUMN_WIDTH, _forest_height(len(fams), len(names))))
         ax = axes[0, 0]
     g = audit.gaps.set_index(["family", "name"])
-    blocks = [(f, [(n, *g.loc[(f, n), ["value", "lo", "hi", "p_value"]].to_numpy(float))
-                   for n in names]) for f in fams]
+    blocks = [
+        (f, [(n, *g.loc[(f, n), ["value", "lo", "hi", "p_value"]].to_numpy(float)) for n in names])
+        for f in fams
+    ]
     refs = [(0.0, "-")] + ([(1.0, ":")] if any(n.endswith("ratio") for n in names) else [])
-    _forest(ax, blocks, alpha=alpha, ci_label=_ci_label(audit), xlabel="gap (0 = no gap)",
-            reference_lines=refs)
+    _forest(
+        ax,
+        blocks,
+        alpha=alpha,
+        ci_label=_ci_label(audit),
+        xlabel="gap (0 = no gap)",
+        reference_lines=refs,
+    )
     return ax
 
 
@@ -719,18 +908,26 @@ def plot_compare_gaps(comparison, *, gaps=None, families=None, ax=None, alpha=No
         _, axes = _new_axes((COLUMN_WIDTH, _forest_height(len(fams), len(names))))
         ax = axes[0, 0]
     t = d.set_index(["family", "name"])
-    blocks = [(f, [(n, *t.loc[(f, n), ["diff", "lo", "hi", "p_value"]].to_numpy(float))
-                   for n in names]) for f in fams]
+    blocks = [
+        (f, [(n, *t.loc[(f, n), ["diff", "lo", "hi", "p_value"]].to_numpy(float)) for n in names])
+        for f in fams
+    ]
     na, nb = comparison.config.get("names", ["A", "B"])[:2]
-    _forest(ax, blocks, alpha=alpha, ci_label=_ci_label(comparison) + " (paired)",
-            xlabel=f"change of the gap, {_t(nb)} - {_t(na)}\n(< 0: smaller gap for {_t(nb)})",
-            reference_lines=[(0.0, "-")])
+    _forest(
+        ax,
+        blocks,
+        alpha=alpha,
+        ci_label=_ci_label(comparison) + " (paired)",
+        xlabel=f"change of the gap, {_t(nb)} - {_t(na)}\n(< 0: smaller gap for {_t(nb)})",
+        reference_lines=[(0.0, "-")],
+    )
     return ax
 
 
 @_paper_style
-def plot_compare_groups(comparison, metric="auc", *, families=None, ax=None, alpha=None,
-                        legend=True):
+def plot_compare_groups(
+    comparison, metric="auc", *, families=None, ax=None, alpha=None, legend=True
+):
     """A and B side by side per group (hollow A, filled B, joined), for one metric.
 
     Returns
@@ -761,23 +958,44 @@ def plot_compare_groups(comparison, metric="auc", *, families=None, ax=None, alp
             y = ys[(f, g)]
             if not (_isnan(a) or _isnan(b)):
                 ax.plot([a, b], [y, y], color=st["color"], linewidth=1.2)
-            ax.plot(a, y, marker="o", markersize=4.5, markerfacecolor="white",
-                    markeredgecolor=st["color"], markeredgewidth=1.0)
+            ax.plot(
+                a,
+                y,
+                marker="o",
+                markersize=4.5,
+                markerfacecolor="white",
+                markeredgecolor=st["color"],
+                markeredgewidth=1.0,
+            )
             ax.plot(b, y, marker="o", markersize=4.5, color=st["color"])
             p = t.loc[(f, g), "p_value"]
             if not _isnan(p) and p < alpha:
-                ax.annotate("*", xy=(np.nanmax([a, b]), y), xytext=(4, 0),
-                            textcoords="offset points", va="center", ha="left",
-                            fontweight="bold")
+                ax.annotate(
+                    "*",
+                    xy=(np.nanmax([a, b]), y),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    va="center",
+                    ha="left",
+                    fontweight="bold",
+                )
     ov = d[d["kind"] == "overall"]
     if len(ov):
         ax.axvline(ov["a"].iloc[0], color=OVERALL_COLOR, linestyle=":", linewidth=0.8)
         ax.axvline(ov["b"].iloc[0], color=OVERALL_COLOR, linestyle="--", linewidth=0.8)
     if legend:
         handles, labels, title = _compare_groups_legend(comparison, alpha)
-        ax.legend(handles, labels, title=title, loc="lower center",
-                  bbox_to_anchor=(0.5, 1.0), ncol=2, borderaxespad=0.2, handlelength=1.3,
-                  columnspacing=0.8)
+        ax.legend(
+            handles,
+            labels,
+            title=title,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=2,
+            borderaxespad=0.2,
+            handlelength=1.3,
+            columnspacing=0.8,
+        )
     ax.set_xlabel(f"{metric} ({_direction(metric)})")
     ax.grid(axis="x", linewidth=0.4, alpha=0.5)
     ax.set_axisbelow(True)
@@ -788,11 +1006,14 @@ def _compare_groups_legend(comparison, alpha):
     from matplotlib.lines import Line2D
 
     na, nb = comparison.config.get("names", ["A", "B"])[:2]
-    handles = [Line2D([], [], marker="o", linestyle="none", markerfacecolor="white",
-                      markeredgecolor="#555555"),
-               Line2D([], [], marker="o", linestyle="none", color="#555555"),
-               Line2D([], [], color=OVERALL_COLOR, linestyle=":", linewidth=0.8),
-               Line2D([], [], color=OVERALL_COLOR, linestyle="--", linewidth=0.8)]
+    handles = [
+        Line2D(
+            [], [], marker="o", linestyle="none", markerfacecolor="white", markeredgecolor="#555555"
+        ),
+        Line2D([], [], marker="o", linestyle="none", color="#555555"),
+        Line2D([], [], color=OVERALL_COLOR, linestyle=":", linewidth=0.8),
+        Line2D([], [], color=OVERALL_COLOR, linestyle="--", linewidth=0.8),
+    ]
     labels = [_t(na), _t(nb), f"overall {_t(na)}", f"overall {_t(nb)}"]
     return handles, labels, f"* paired p < {alpha:g}"
 
@@ -808,8 +1029,7 @@ class _Rows:
     def groups_of(self, family):
         s = self.structure
         if family not in s.families:
-            raise ValueError(f"family: expected one of {', '.join(s.families)}, "
-                             f"found {family!r}")
+            raise ValueError(f"family: expected one of {', '.join(s.families)}, found {family!r}")
         out = []
         for i in s.family_slice(family):
             out.append((s.group_name[i], s.membership[i][s.atom]))
@@ -824,19 +1044,24 @@ def _rows(result, y_true, y_score, groups, scores, threshold):
     given = [x is not None for x in (y_true, y_score, groups)]
     if any(given):
         if not all(given):
-            raise ValueError("y_true, y_score and groups: pass all three (or none, with an "
-                             "Audit holding extras['data'])")
-        ranking, rule = as_scores(y_score, scores, 0.5 if threshold is None else threshold,
-                                  argument="y_score")
+            raise ValueError(
+                "y_true, y_score and groups: pass all three (or none, with an "
+                "Audit holding extras['data'])"
+            )
+        ranking, rule = as_scores(
+            y_score, scores, 0.5 if threshold is None else threshold, argument="y_score"
+        )
         y = as_labels(y_true, ranking.shape[0], argument="y_true")
         attrs = as_groups(groups, ranking.shape[0])
         p = rule.to_probability(ranking)
     else:
         data = None if result is None else getattr(result, "extras", {}).get("data")
         if data is None:
-            raise ValueError("this figure needs the scores: pass an Audit whose "
-                             "extras['data'] holds {'y', 'p', 'groups'}, or y_true=, y_score= "
-                             "and groups=")
+            raise ValueError(
+                "this figure needs the scores: pass an Audit whose "
+                "extras['data'] holds {'y', 'p', 'groups'}, or y_true=, y_score= "
+                "and groups="
+            )
         y = np.asarray(data["y"]).astype(np.int8)
         p = np.asarray(data["p"], dtype=float)
         attrs = as_groups(data["groups"], p.shape[0])
@@ -878,8 +1103,18 @@ def _area(fpr, tpr):
 
 
 @_paper_style
-def plot_roc(result=None, *, y_true=None, y_score=None, groups=None, scores="auto",
-             family=None, threshold=None, ax=None, show_overall=True):
+def plot_roc(
+    result=None,
+    *,
+    y_true=None,
+    y_score=None,
+    groups=None,
+    scores="auto",
+    family=None,
+    threshold=None,
+    ax=None,
+    show_overall=True,
+):
     """ROC curve of every group of one family, with the operating point at the threshold.
 
     Parameters
@@ -919,11 +1154,25 @@ def plot_roc(result=None, *, y_true=None, y_score=None, groups=None, scores="aut
             continue
         fpr, tpr = _roc_curve(y, p)
         st = rows.layout.style(fam, g)
-        (line,) = ax.plot(fpr, tpr, color=st["color"], linestyle=st["linestyle"],
-                          linewidth=1.0 if fam != OVERALL else 1.3, drawstyle="default")
+        (line,) = ax.plot(
+            fpr,
+            tpr,
+            color=st["color"],
+            linestyle=st["linestyle"],
+            linewidth=1.0 if fam != OVERALL else 1.3,
+            drawstyle="default",
+        )
         op_f, op_t = np.mean(p[y == 0] >= thr), np.mean(p[y == 1] >= thr)
-        ax.plot(op_f, op_t, marker=st["marker"], color=st["color"], markersize=4,
-                markeredgecolor="white", markeredgewidth=0.5, linestyle="none")
+        ax.plot(
+            op_f,
+            op_t,
+            marker=st["marker"],
+            color=st["color"],
+            markersize=4,
+            markeredgecolor="white",
+            markeredgewidth=0.5,
+            linestyle="none",
+        )
         handles.append(line)
         labels.append(f"{_t(g)} ({_area(fpr, tpr):.3f})")
     ax.set_xlim(-0.01, 1.01)
@@ -933,20 +1182,44 @@ def plot_roc(result=None, *, y_true=None, y_score=None, groups=None, scores="aut
     ax.set_ylabel("true-positive rate (fakes caught)")
     ax.set_title(f"{_t(family)}; dots: threshold {thr:g}")
     if skipped:
-        ax.text(0.98, 0.02, "no curve (one class): " + ", ".join(map(_t, skipped)),
-                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small",
-                color="#555555")
+        ax.text(
+            0.98,
+            0.02,
+            "no curve (one class): " + ", ".join(map(_t, skipped)),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize="x-small",
+            color="#555555",
+        )
     many = len(handles) > 5
-    ax.legend(handles, labels, title="group (AUC)", loc="lower right" if not skipped
-              else "center right", handlelength=1.5 if many else 1.8, borderaxespad=0.3,
-              fontsize="x-small" if many else None, labelspacing=0.25 if many else None,
-              title_fontsize="x-small" if many else None)
+    ax.legend(
+        handles,
+        labels,
+        title="group (AUC)",
+        loc="lower right" if not skipped else "center right",
+        handlelength=1.5 if many else 1.8,
+        borderaxespad=0.3,
+        fontsize="x-small" if many else None,
+        labelspacing=0.25 if many else None,
+        title_fontsize="x-small" if many else None,
+    )
     return ax
 
 
 @_paper_style
-def plot_score_distributions(result=None, *, y_true=None, y_score=None, groups=None,
-                             scores="auto", family=None, threshold=None, ax=None, bins=25):
+def plot_score_distributions(
+    result=None,
+    *,
+    y_true=None,
+    y_score=None,
+    groups=None,
+    scores="auto",
+    family=None,
+    threshold=None,
+    ax=None,
+    bins=25,
+):
     """p(fake) of every group of one family, reals to the left and fakes to the right.
 
     Each group is a split histogram ("violin" of bars): the left half (pale) shows the reals,
@@ -979,26 +1252,53 @@ def plot_score_distributions(result=None, *, y_true=None, y_score=None, groups=N
             w = half * h / h.max()
             yy = np.repeat(edges, 2)[1:-1]
             ww = np.repeat(w, 2)
-            ax.fill_betweenx(yy, x, x + side * ww, color=st["color"], alpha=alpha,
-                             linewidth=0, hatch=st["hatch"] if label == 1 else None,
-                             edgecolor="white")
+            ax.fill_betweenx(
+                yy,
+                x,
+                x + side * ww,
+                color=st["color"],
+                alpha=alpha,
+                linewidth=0,
+                hatch=st["hatch"] if label == 1 else None,
+                edgecolor="white",
+            )
             med = float(np.median(p))
             ax.plot([x, x + side * half * 0.5], [med, med], color="black", linewidth=0.8)
-        ax.text(x, 1.02, f"n={int(m.sum())}", ha="center", va="bottom", fontsize="x-small",
-                color="#555555", transform=ax.get_xaxis_transform())
+        ax.text(
+            x,
+            1.02,
+            f"n={int(m.sum())}",
+            ha="center",
+            va="bottom",
+            fontsize="x-small",
+            color="#555555",
+            transform=ax.get_xaxis_transform(),
+        )
     ax.axhline(thr, color="black", linestyle="--", linewidth=0.7)
-    ax.set_xticks(range(len(members)), [_t(g) for g, _ in members],
-                  rotation=30 if len(members) > 4 else 0,
-                  ha="right" if len(members) > 4 else "center")
+    ax.set_xticks(
+        range(len(members)),
+        [_t(g) for g, _ in members],
+        rotation=30 if len(members) > 4 else 0,
+        ha="right" if len(members) > 4 else "center",
+    )
     ax.set_xlim(-0.6, len(members) - 0.4)
     ax.set_ylim(0, 1)
     ax.set_ylabel("p(fake)")
     ax.set_xlabel(_t(family))
-    handles = [Patch(facecolor="#777777", alpha=0.4), Patch(facecolor="#777777", alpha=0.95),
-               ax.lines[-1]]
-    ax.legend(handles, ["real (left)", "fake (right)", f"threshold {thr:g}"],
-              loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, borderaxespad=0.2,
-              handlelength=1.2)
+    handles = [
+        Patch(facecolor="#777777", alpha=0.4),
+        Patch(facecolor="#777777", alpha=0.95),
+        ax.lines[-1],
+    ]
+    ax.legend(
+        handles,
+        ["real (left)", "fake (right)", f"threshold {thr:g}"],
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.06),
+        ncol=3,
+        borderaxespad=0.2,
+        handlelength=1.2,
+    )
     return ax
 
 
@@ -1015,9 +1315,19 @@ def _rates(p, y, thresholds):
 
 
 @_paper_style
-def plot_threshold_sweep(result=None, *, y_true=None, y_score=None, groups=None,
-                         scores="auto", family=None, threshold=None, thresholds=None,
-                         fig=None, axes=None):
+def plot_threshold_sweep(
+    result=None,
+    *,
+    y_true=None,
+    y_score=None,
+    groups=None,
+    scores="auto",
+    family=None,
+    threshold=None,
+    thresholds=None,
+    fig=None,
+    axes=None,
+):
     """Per-group FPR and TPR, and the gaps, as the threshold moves.
 
     Parameters
@@ -1071,12 +1381,13 @@ def plot_threshold_sweep(result=None, *, y_true=None, y_score=None, groups=None,
             tpr_range = _range(np.array(tprs))
     eo = np.maximum(fpr_range, tpr_range)
     ax_g.plot(t, eo, color="black", linewidth=1.3, label="equalized_odds")
-    ax_g.plot(t, fpr_range, color="#555555", linestyle="--", linewidth=1.0,
-              label="fpr_range")
-    ax_g.plot(t, tpr_range, color="#555555", linestyle=":", linewidth=1.0,
-              label="tpr_range")
-    for ax, ylabel in ((ax_f, "false-positive rate"), (ax_t, "true-positive rate"),
-                       (ax_g, f"gap over {_t(family)}")):
+    ax_g.plot(t, fpr_range, color="#555555", linestyle="--", linewidth=1.0, label="fpr_range")
+    ax_g.plot(t, tpr_range, color="#555555", linestyle=":", linewidth=1.0, label="tpr_range")
+    for ax, ylabel in (
+        (ax_f, "false-positive rate"),
+        (ax_t, "true-positive rate"),
+        (ax_g, f"gap over {_t(family)}"),
+    ):
         ax.axvline(thr, color="#555555", linestyle=":", linewidth=0.7)
         ax.set_xlabel("threshold on p(fake)")
         ax.set_ylabel(ylabel)
@@ -1086,8 +1397,14 @@ def plot_threshold_sweep(result=None, *, y_true=None, y_score=None, groups=None,
     ax_g.legend(loc="upper right", handlelength=1.8)
     many = len(handles) > 5
     # TPR stays near 1 at low thresholds: the lower left of its panel is free
-    ax_t.legend(handles, labels, loc="lower left", handlelength=1.5 if many else 1.8,
-                fontsize="x-small" if many else None, labelspacing=0.25 if many else None)
+    ax_t.legend(
+        handles,
+        labels,
+        loc="lower left",
+        handlelength=1.5 if many else 1.8,
+        fontsize="x-small" if many else None,
+        labelspacing=0.25 if many else None,
+    )
     return fig
 
 
@@ -1099,8 +1416,19 @@ def _range(values):
 
 
 @_paper_style
-def plot_calibration(result=None, *, y_true=None, y_score=None, groups=None, scores="auto",
-                     family=None, n_bins=10, min_bin_count=10, ax=None, show_overall=True):
+def plot_calibration(
+    result=None,
+    *,
+    y_true=None,
+    y_score=None,
+    groups=None,
+    scores="auto",
+    family=None,
+    n_bins=10,
+    min_bin_count=10,
+    ax=None,
+    show_overall=True,
+):
     """Reliability diagram per group: share of fakes against mean p(fake), per score bin.
 
     Parameters
@@ -1140,9 +1468,15 @@ def plot_calibration(result=None, *, y_true=None, y_score=None, groups=None, sco
         if not ok.any():
             continue
         st = rows.layout.style(fam, g)
-        (line,) = ax.plot(mp[ok] / cnt[ok], my[ok] / cnt[ok], color=st["color"],
-                          linestyle=st["linestyle"], marker=st["marker"], markersize=3,
-                          linewidth=1.0 if fam != OVERALL else 1.3)
+        (line,) = ax.plot(
+            mp[ok] / cnt[ok],
+            my[ok] / cnt[ok],
+            color=st["color"],
+            linestyle=st["linestyle"],
+            marker=st["marker"],
+            markersize=3,
+            linewidth=1.0 if fam != OVERALL else 1.3,
+        )
         handles.append(line)
         label = _t(g)
         if ece is not None and (fam, g) in ece.index and not _isnan(ece.loc[(fam, g)]):
@@ -1155,8 +1489,15 @@ def plot_calibration(result=None, *, y_true=None, y_score=None, groups=None, sco
     ax.set_ylabel("share of fakes in bin")
     ax.set_title(_t(family))
     many = len(handles) > 5
-    ax.legend(handles, labels, title="group (ECE)" if ece is not None else None, loc="best",
-              handlelength=1.5 if many else 1.8, borderaxespad=0.3,
-              fontsize="x-small" if many else None, labelspacing=0.25 if many else None,
-              title_fontsize="x-small" if many else None)
+    ax.legend(
+        handles,
+        labels,
+        title="group (ECE)" if ece is not None else None,
+        loc="best",
+        handlelength=1.5 if many else 1.8,
+        borderaxespad=0.3,
+        fontsize="x-small" if many else None,
+        labelspacing=0.25 if many else None,
+        title_fontsize="x-small" if many else None,
+    )
     return ax

@@ -32,13 +32,13 @@ def test_same_seed_same_numbers_whatever_the_chunk_size():
 def test_every_metric_and_gap_gets_an_interval(scheme):
     y, s, g = _data(n=800, seed=1)
     # clusters sit inside one group (as videos do), which the permutation test requires
-    clusters = (np.char.add(g, (np.arange(y.size) // 4).astype(str)) if scheme == "cluster"
-                else None)
+    clusters = np.char.add(g, (np.arange(y.size) // 4).astype(str)) if scheme == "cluster" else None
     r = fairaudit.audit(y, s, g, n_boot=100, bootstrap=scheme, clusters=clusters)
     assert r.config["bootstrap"] == scheme
     assert r.groups_long[["lo", "hi"]].notna().all().all()
     ok = (r.groups_long["lo"] <= r.groups_long["value"] + 1e-9) & (
-        r.groups_long["value"] <= r.groups_long["hi"] + 1e-9)
+        r.groups_long["value"] <= r.groups_long["hi"] + 1e-9
+    )
     assert ok.mean() > 0.95
     gaps = r.gaps.set_index("name")
     assert gaps.loc["equalized_odds", ["lo", "hi", "p_value"]].notna().all()
@@ -53,8 +53,9 @@ def test_stratified_bootstrap_keeps_group_sizes():
     g = np.repeat(["a", "b"], n_g)
     y = rng.integers(0, 2, 2 * n_g)
     s = rng.random(2 * n_g)
-    r = fairaudit.audit(y, s, g, n_boot=3000, n_perm=0, bootstrap="stratified",
-                        metrics=["selection_rate"])
+    r = fairaudit.audit(
+        y, s, g, n_boot=3000, n_perm=0, bootstrap="stratified", metrics=["selection_rate"]
+    )
     iv = r.intervals("selection_rate").loc["group"]
     for grp in ("a", "b"):
         p = iv.loc[grp, "value"]
@@ -68,8 +69,9 @@ def test_iid_bootstrap_matches_binomial_closed_form():
     n = 2000
     y = rng.integers(0, 2, n)
     s = rng.random(n)
-    r = fairaudit.audit(y, s, np.zeros(n, int), n_boot=3000, n_perm=0,
-                        metrics=["selection_rate", "accuracy"])
+    r = fairaudit.audit(
+        y, s, np.zeros(n, int), n_boot=3000, n_perm=0, metrics=["selection_rate", "accuracy"]
+    )
     ov = r.intervals("selection_rate").loc[("overall", "overall")]
     lo, hi = stats.binom.ppf([0.025, 0.975], n, ov["value"]) / n
     assert abs(ov["lo"] - lo) <= 2.5 / n and abs(ov["hi"] - hi) <= 2.5 / n
@@ -89,22 +91,33 @@ def test_bca_close_to_percentile_when_symmetric_and_shifted_when_skewed():
     # a rare event: the binomial is skewed right; BCa moves both limits up vs percentile
     s2 = np.where(rng.random(n) < 0.01, 0.9, 0.1)
     rp2 = fairaudit.audit(y, s2, np.zeros(n, int), **kw).intervals("selection_rate").iloc[-1]
-    rb2 = fairaudit.audit(y, s2, np.zeros(n, int), ci_method="bca",
-                          **kw).intervals("selection_rate").iloc[-1]
+    rb2 = (
+        fairaudit.audit(y, s2, np.zeros(n, int), ci_method="bca", **kw)
+        .intervals("selection_rate")
+        .iloc[-1]
+    )
     assert rb2["hi"] >= rp2["hi"] and rb2["lo"] >= rp2["lo"] - 1 / n
 
 
 def test_replicate_distributions_agree_with_fairlearn():
     from fairlearn.metrics import MetricFrame, false_positive_rate, true_positive_rate
+
     y, s, g = _data(n=3000, seed=6, n_groups=2)
     pred = (s >= 0.5).astype(int)
     q = [0.16, 0.5, 0.84]
-    mf = MetricFrame(metrics={"fpr": false_positive_rate, "tpr": true_positive_rate},
-                     y_true=y, y_pred=pred, sensitive_features=g, n_boot=100,
-                     ci_quantiles=q, random_state=1)
+    mf = MetricFrame(
+        metrics={"fpr": false_positive_rate, "tpr": true_positive_rate},
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=g,
+        n_boot=100,
+        ci_quantiles=q,
+        random_state=1,
+    )
     r = fairaudit.audit(y, s, g, n_boot=2000, n_perm=0, metrics=["fpr", "tpr"])
     from fairaudit._audit import prepare
     from fairaudit._bootstrap import Resampler
+
     prep = prepare(y, s, g)
     reps = Resampler(prep, metrics=("fpr", "tpr")).bootstrap(2000, "iid")
     for m in ("fpr", "tpr"):
@@ -141,8 +154,9 @@ def test_percentile_interval_coverage_by_simulation():
     hits = {m: [] for m in truth}
     for sim in range(500):
         y, s, g = _simulate(rng, mu0, mu1, 150, 150)
-        r = fairaudit.audit(y, s, g, n_boot=300, n_perm=0, seed=sim,
-                            metrics=["fpr", "tpr", "auc"], min_count=1)
+        r = fairaudit.audit(
+            y, s, g, n_boot=300, n_perm=0, seed=sim, metrics=["fpr", "tpr", "auc"], min_count=1
+        )
         for m in truth:
             iv = r.intervals(m).loc["group"]
             hits[m].extend((iv["lo"].to_numpy() <= truth[m]) & (truth[m] <= iv["hi"].to_numpy()))
@@ -157,8 +171,9 @@ def test_permutation_test_false_positive_rate():
     n_sim = 500
     for sim in range(n_sim):
         y, s, g = _simulate(rng, [-0.8] * 3, [0.8] * 3, 120, 100)
-        r = fairaudit.audit(y, s, g, n_boot=0, n_perm=99, seed=sim,
-                            metrics=["fpr", "tpr", "auc"], min_count=1)
+        r = fairaudit.audit(
+            y, s, g, n_boot=0, n_perm=99, seed=sim, metrics=["fpr", "tpr", "auc"], min_count=1
+        )
         gaps = r.gaps.set_index("name")["p_value"]
         for k in rejections:
             rejections[k] += gaps[k] <= 0.05
@@ -170,7 +185,7 @@ def test_permutation_test_false_positive_rate():
 def test_cluster_bootstrap_respects_correlated_frames():
     rng = np.random.default_rng(13)
     n_videos, frames, sd_video, sd_frame, mu = 60, 10, 1.2, 0.6, -1.0
-    truth = ndtr(mu / np.sqrt(sd_video ** 2 + sd_frame ** 2))  # FPR of a random frame
+    truth = ndtr(mu / np.sqrt(sd_video**2 + sd_frame**2))  # FPR of a random frame
     cover = {"iid": [], "cluster": []}
     for sim in range(300):
         u = np.repeat(rng.normal(mu, sd_video, n_videos), frames)
@@ -180,8 +195,18 @@ def test_cluster_bootstrap_respects_correlated_frames():
         vid = np.repeat(np.arange(n_videos), frames)
         s = 1 / (1 + np.exp(-z))
         for scheme in cover:
-            r = fairaudit.audit(y, s, np.zeros(u.size, int), n_boot=300, n_perm=0, seed=sim,
-                                bootstrap=scheme, clusters=vid, metrics=["fpr"], min_count=1)
+            r = fairaudit.audit(
+                y,
+                s,
+                np.zeros(u.size, int),
+                n_boot=300,
+                n_perm=0,
+                seed=sim,
+                bootstrap=scheme,
+                clusters=vid,
+                metrics=["fpr"],
+                min_count=1,
+            )
             iv = r.intervals("fpr").iloc[-1]
             cover[scheme].append(iv["lo"] <= truth <= iv["hi"])
     assert 0.91 <= np.mean(cover["cluster"]) <= 0.98, np.mean(cover["cluster"])
@@ -197,6 +222,7 @@ def test_compare_paired_differences():
     d = c.differences
     ov = d[(d.kind == "overall") & (d.name == "auc")].iloc[0]
     from sklearn.metrics import roc_auc_score
+
     assert ov["a"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     assert ov["diff"] == pytest.approx(roc_auc_score(y, s2) - roc_auc_score(y, s), abs=1e-12)
     # paired: the interval of a tiny perturbation is far narrower than either AUC's interval

@@ -21,17 +21,32 @@ def seed_csv(path, n=400, seed=0, six_groups=False):
     if six_groups:  # celebdf coding: 0 m-white 1 m-black 2 m-others 3 f-white 4 f-black 5 f-others
         male = np.where(ids < 3, 1, -1)
         race = ids % 3
-        df = pd.DataFrame({"img_path": [f"f/{i}.png" for i in range(n)], "label": y,
-                           "ismale": male, "iswhite": np.where(race == 0, 1, -1),
-                           "isblack": np.where(race == 1, 1, -1), "intersec_label": ids})
+        df = pd.DataFrame(
+            {
+                "img_path": [f"f/{i}.png" for i in range(n)],
+                "label": y,
+                "ismale": male,
+                "iswhite": np.where(race == 0, 1, -1),
+                "isblack": np.where(race == 1, 1, -1),
+                "intersec_label": ids,
+            }
+        )
     else:
         male = np.where(ids < 4, 1, -1)
         race = ids % 4
-        df = pd.DataFrame({"img_path": [f"f/{i}.png" for i in range(n)], "label": y,
-                           "ismale": male, "isasian": np.where(race == 0, 1, -1),
-                           "iswhite": np.where(race == 1, 1, -1),
-                           "isblack": np.where(race == 2, 1, -1), "intersec_label": ids,
-                           "video": rng.integers(0, 50, n), "w": rng.uniform(0.5, 2, n)})
+        df = pd.DataFrame(
+            {
+                "img_path": [f"f/{i}.png" for i in range(n)],
+                "label": y,
+                "ismale": male,
+                "isasian": np.where(race == 0, 1, -1),
+                "iswhite": np.where(race == 1, 1, -1),
+                "isblack": np.where(race == 2, 1, -1),
+                "intersec_label": ids,
+                "video": rng.integers(0, 50, n),
+                "w": rng.uniform(0.5, 2, n),
+            }
+        )
     df.to_csv(path, index=False)
     p = 1 / (1 + np.exp(-(rng.normal(size=n) + 2 * y - 1)))
     return df, y, p
@@ -53,9 +68,20 @@ def run(argv, capsys):
 
 def test_report_writes_outputs(files, capsys):
     d, df, y, p = files
-    code, out, err = run(["report", str(d / "preds.npy"), str(d / "labels.npy"),
-                          str(d / "test.csv"), "--n-boot", "50", "--out", str(d / "out"),
-                          "--quiet"], capsys)
+    code, out, err = run(
+        [
+            "report",
+            str(d / "preds.npy"),
+            str(d / "labels.npy"),
+            str(d / "test.csv"),
+            "--n-boot",
+            "50",
+            "--out",
+            str(d / "out"),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     for fam in ("family gender: groups", "family race: gaps", "family gender+race: groups"):
         assert fam in out
@@ -74,6 +100,7 @@ def test_report_writes_outputs(files, capsys):
     # the numbers agree with the Python API
     import fairaudit
     from fairaudit._io import read_demographics
+
     r = fairaudit.audit(y, p, read_demographics(str(d / "test.csv")).attributes)
     row = groups[(groups.family == "race") & (groups.group == "black")].iloc[0]
     assert row["fpr"] == pytest.approx(r.groups.loc[("race", "black"), "fpr"])
@@ -82,8 +109,10 @@ def test_report_writes_outputs(files, capsys):
 def test_labels_from_csv_and_logits(files, capsys):
     d, df, y, p = files
     np.save(d / "logits.npy", np.c_[np.zeros_like(p), np.log(p) - np.log1p(-p)])
-    code, out, _ = run(["report", str(d / "logits.npy"), str(d / "test.csv"), "--n-boot", "0",
-                        "--format", "json"], capsys)
+    code, out, _ = run(
+        ["report", str(d / "logits.npy"), str(d / "test.csv"), "--n-boot", "0", "--format", "json"],
+        capsys,
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["config"]["score_rule"] == "logits2"
@@ -93,16 +122,37 @@ def test_labels_from_csv_and_logits(files, capsys):
 def test_csv_score_column_attributes_weights_cluster(tmp_path, capsys):
     rng = np.random.default_rng(2)
     n = 300
-    df = pd.DataFrame({"score": rng.random(n), "y": rng.integers(0, 2, n),
-                       "age_group": rng.choice(["young", "old"], n),
-                       "skin_tone": rng.choice(["light", "medium", "dark"], n),
-                       "wt": rng.uniform(0.5, 2, n), "vid": rng.integers(0, 40, n)})
+    df = pd.DataFrame(
+        {
+            "score": rng.random(n),
+            "y": rng.integers(0, 2, n),
+            "age_group": rng.choice(["young", "old"], n),
+            "skin_tone": rng.choice(["light", "medium", "dark"], n),
+            "wt": rng.uniform(0.5, 2, n),
+            "vid": rng.integers(0, 40, n),
+        }
+    )
     df.to_csv(tmp_path / "t.csv", index=False)
     np.save(tmp_path / "y.npy", df["y"].to_numpy())
-    code, out, err = run(["report", f"{tmp_path / 't.csv'}:score", str(tmp_path / "y.npy"),
-                          str(tmp_path / "t.csv"), "--attributes", "age_group,skin_tone",
-                          "--weights", "wt", "--n-boot", "30", "--n-perm", "0", "--format",
-                          "json"], capsys)
+    code, out, err = run(
+        [
+            "report",
+            f"{tmp_path / 't.csv'}:score",
+            str(tmp_path / "y.npy"),
+            str(tmp_path / "t.csv"),
+            "--attributes",
+            "age_group,skin_tone",
+            "--weights",
+            "wt",
+            "--n-boot",
+            "30",
+            "--n-perm",
+            "0",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["config"]["families"] == ["age_group", "skin_tone", "age_group+skin_tone"]
@@ -118,8 +168,21 @@ def test_results_dir_layout_and_compat(tmp_path, capsys):
             y = rng.integers(0, 2, 40)
             np.save(res / f"{g},{r}labels.npy", y)
             np.save(res / f"{g},{r}predictions.npy", rng.normal(size=40) + 2 * y - 1)
-    code, out, err = run(["report", str(res), "--dataset", "ff++", "--n-boot", "0",
-                          "--compat", "pg-fdd", "--out", str(tmp_path / "o")], capsys)
+    code, out, err = run(
+        [
+            "report",
+            str(res),
+            "--dataset",
+            "ff++",
+            "--n-boot",
+            "0",
+            "--compat",
+            "pg-fdd",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "F_FPR" in out
     doc = json.loads((tmp_path / "o" / "report.json").read_text())
@@ -129,9 +192,13 @@ def test_results_dir_layout_and_compat(tmp_path, capsys):
 
 
 def test_example_runs_as_installed_module():
-    proc = subprocess.run([sys.executable, "-m", "fairaudit", "report", "--example",
-                           "--n-boot", "20", "--quiet"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fairaudit", "report", "--example", "--n-boot", "20", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "female+black" in proc.stdout and "bootstrap" in proc.stdout
 
@@ -140,9 +207,20 @@ def test_compare_command(files, capsys):
     d, df, y, p = files
     rng = np.random.default_rng(9)
     np.save(d / "b.npy", np.clip(p + rng.normal(0, 0.05, p.size), 0, 1))
-    code, out, err = run(["compare", str(d / "preds.npy"), str(d / "b.npy"),
-                          str(d / "labels.npy"), str(d / "test.csv"), "--n-boot", "40",
-                          "--out", str(d / "cmp")], capsys)
+    code, out, err = run(
+        [
+            "compare",
+            str(d / "preds.npy"),
+            str(d / "b.npy"),
+            str(d / "labels.npy"),
+            str(d / "test.csv"),
+            "--n-boot",
+            "40",
+            "--out",
+            str(d / "cmp"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "gap differences" in out
     doc = json.loads((d / "cmp" / "report.json").read_text())
@@ -245,26 +323,71 @@ def test_pos_label_and_bool_labels(tmp_path, capsys):
     df, y, p = seed_csv(tmp_path / "test.csv", n=120)
     np.save(tmp_path / "p.npy", p)
     np.save(tmp_path / "yb.npy", y.astype(bool))
-    code, out, _ = run(["report", str(tmp_path / "p.npy"), str(tmp_path / "yb.npy"),
-                        str(tmp_path / "test.csv"), "--n-boot", "0", "--format", "json"], capsys)
+    code, out, _ = run(
+        [
+            "report",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "yb.npy"),
+            str(tmp_path / "test.csv"),
+            "--n-boot",
+            "0",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0
     a = json.loads(out)["overall"]["auc"]["value"]
     np.save(tmp_path / "y7.npy", np.where(y == 1, 7, 3))
-    code, out, _ = run(["report", str(tmp_path / "p.npy"), str(tmp_path / "y7.npy"),
-                        str(tmp_path / "test.csv"), "--n-boot", "0", "--pos-label", "7",
-                        "--format", "json"], capsys)
+    code, out, _ = run(
+        [
+            "report",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "y7.npy"),
+            str(tmp_path / "test.csv"),
+            "--n-boot",
+            "0",
+            "--pos-label",
+            "7",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0 and json.loads(out)["overall"]["auc"]["value"] == a
 
 
 def test_six_group_layout(tmp_path, capsys):
     df, y, p = seed_csv(tmp_path / "test.csv", six_groups=True)
     np.save(tmp_path / "p.npy", p)
-    code, out, err = run(["report", str(tmp_path / "p.npy"), str(tmp_path / "test.csv"),
-                          "--dataset", "celebdf", "--n-boot", "0", "--format", "json"], capsys)
+    code, out, err = run(
+        [
+            "report",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "test.csv"),
+            "--dataset",
+            "celebdf",
+            "--n-boot",
+            "0",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     groups = {g["group"] for g in json.loads(out)["groups"]}
     assert "asian" not in groups and "female+others" in groups
     # the FF++ coding of the same ids contradicts the flags: a clear error
-    code, out, err = run(["report", str(tmp_path / "p.npy"), str(tmp_path / "test.csv"),
-                          "--dataset", "ff++", "--n-boot", "0"], capsys)
+    code, out, err = run(
+        [
+            "report",
+            str(tmp_path / "p.npy"),
+            str(tmp_path / "test.csv"),
+            "--dataset",
+            "ff++",
+            "--n-boot",
+            "0",
+        ],
+        capsys,
+    )
     assert code == 2 and "check --dataset" in err

@@ -21,11 +21,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import config_context
-from sklearn.metrics import (accuracy_score, confusion_matrix, precision_score, roc_auc_score,
-                             roc_curve)
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    precision_score,
+    roc_auc_score,
+    roc_curve,
+)
 
-from fairaudit._compat import (PGFDD_FAMILIES, CompatInputError, CompatWarning, format_compat,
-                               pgfdd_metrics, read_seed_results_dir, write_seed_results_dir)
+from fairaudit._compat import (
+    PGFDD_FAMILIES,
+    CompatInputError,
+    CompatWarning,
+    format_compat,
+    pgfdd_metrics,
+    read_seed_results_dir,
+    write_seed_results_dir,
+)
 
 TOL = 1e-9
 FFPP = PGFDD_FAMILIES["ff++"]
@@ -50,11 +62,21 @@ def _oracle_set_metrics(labels, probs):
     cm = confusion_matrix(y, called_fake)
     tn, fp, fn, tp = cm[0][0], cm[0][1], cm[1][0], cm[1][1]
     fpr_at, tpr_at = fp / (fp + tn), tp / (tp + fn)
-    return {"auc": auc, "ErrorRate": 1 - ((tpr_at + (1 - fpr_at)) / 2), "FPR": fpr_at,
-            "TPR": tpr_at, "acc": acc, "precision": precision, "F_G": (tp + fp) / len(y),
-            "eer": eer, "positive_rate": (tp + fp) / len(y),
-            "negative_rate": (tn + fn) / len(y), "FNR": fn / (fn + tp), "TNR": tn / (tn + fp),
-            "n": len(y)}
+    return {
+        "auc": auc,
+        "ErrorRate": 1 - ((tpr_at + (1 - fpr_at)) / 2),
+        "FPR": fpr_at,
+        "TPR": tpr_at,
+        "acc": acc,
+        "precision": precision,
+        "F_G": (tp + fp) / len(y),
+        "eer": eer,
+        "positive_rate": (tp + fp) / len(y),
+        "negative_rate": (tn + fn) / len(y),
+        "FNR": fn / (fn + tp),
+        "TNR": tn / (tn + fp),
+        "n": len(y),
+    }
 
 
 def script_oracle(sets, genders, races):
@@ -72,8 +94,11 @@ def script_oracle(sets, genders, races):
             with np.errstate(over="ignore"):
                 probs = 1.0 / (1.0 + np.exp(-saved))
             inter_names.append(name)
-            pool_label[name], pool_logit[name], pool_prob[name] = list(labels), list(saved), \
-                list(probs)
+            pool_label[name], pool_logit[name], pool_prob[name] = (
+                list(labels),
+                list(saved),
+                list(probs),
+            )
             for target in (g, r, "ALL"):
                 pool_label[target] += list(labels)
                 pool_logit[target] += list(saved)
@@ -111,8 +136,13 @@ def script_oracle(sets, genders, races):
                 g_inter = d
             efpr += abs(metrics[nm]["FPR"] - allref["FPR"])
             eo += abs(metrics[nm]["FPR"] - allref["FPR"]) + abs(metrics[nm]["TPR"] - allref["TPR"])
-        out.update(F_S=spread, F_G_inter=g_inter, F_EFPR_inter=efpr, F_EO_inter=eo,
-                   F_A_inter=(spread + g_inter) / 2)
+        out.update(
+            F_S=spread,
+            F_G_inter=g_inter,
+            F_EFPR_inter=efpr,
+            F_EO_inter=eo,
+            F_A_inter=(spread + g_inter) / 2,
+        )
     else:
         out.update(F_S=None, F_G_inter=None, F_EFPR_inter=None, F_EO_inter=None, F_A_inter=None)
 
@@ -127,15 +157,19 @@ def script_oracle(sets, genders, races):
                 d = abs(metrics[nm]["F_G"] - allref["F_G"])
                 if fg < d:
                     fg = d
-                feo += abs(metrics[nm]["FPR"] - allref["FPR"]) + abs(metrics[nm]["TPR"]
-                                                                     - allref["TPR"])
+                feo += abs(metrics[nm]["FPR"] - allref["FPR"]) + abs(
+                    metrics[nm]["TPR"] - allref["TPR"]
+                )
                 fefpr += abs(metrics[nm]["FPR"] - allref["FPR"])
             # "index times Python list": list repetition, literally
             first = np.sum(weight * pool_logit[nm]) / n_all
             second = np.multiply(weight * len(pool_label[nm]) / n_all, np.mean(pool_logit["ALL"]))
             cov += np.abs(first - second)
-        fam = {"F_G": fg, "F_EFPR": fefpr, "F_EO": feo} if seen else \
-            {"F_G": None, "F_EFPR": None, "F_EO": None}
+        fam = (
+            {"F_G": fg, "F_EFPR": fefpr, "F_EO": feo}
+            if seen
+            else {"F_G": None, "F_EFPR": None, "F_EO": None}
+        )
         spread = out["F_S"]
         fam["F_A"] = None if (fam["F_G"] is None or spread is None) else (fam["F_G"] + spread) / 2
         fam["F_COV"] = cov
@@ -143,8 +177,7 @@ def script_oracle(sets, genders, races):
 
     # the x100 lines
     def gap_lists(names):
-        lists = {k: [] for k in ("auc", "ErrorRate", "FPR", "acc", "PR", "NR", "FNR", "TNR",
-                                 "TPR")}
+        lists = {k: [] for k in ("auc", "ErrorRate", "FPR", "acc", "PR", "NR", "FNR", "TNR", "TPR")}
         for nm in names:
             try:
                 m = metrics[nm]
@@ -162,14 +195,21 @@ def script_oracle(sets, genders, races):
         if not lists["auc"]:
             return dict.fromkeys(("FPR", "AUC", "ErrorRate", "OAE", "DP", "MEO"))
         spread = {k: max(v) - min(v) for k, v in lists.items()}
-        return {"FPR": 100 * spread["FPR"], "AUC": 100 * spread["auc"],
-                "ErrorRate": 100 * spread["ErrorRate"], "OAE": 100 * spread["acc"],
-                "DP": 100 * max([spread["PR"], spread["NR"]]),
-                "MEO": 100 * max([spread["FPR"], spread["FNR"], spread["TNR"], spread["TPR"]])}
+        return {
+            "FPR": 100 * spread["FPR"],
+            "AUC": 100 * spread["auc"],
+            "ErrorRate": 100 * spread["ErrorRate"],
+            "OAE": 100 * spread["acc"],
+            "DP": 100 * max([spread["PR"], spread["NR"]]),
+            "MEO": 100 * max([spread["FPR"], spread["FNR"], spread["TNR"], spread["TPR"]]),
+        }
 
     all_inter = [g + "," + r for g in genders for r in races]
-    out["gaps_x100"] = {"inter": gap_lists(all_inter), "gender": gap_lists(genders),
-                        "race": gap_lists(races)}
+    out["gaps_x100"] = {
+        "inter": gap_lists(all_inter),
+        "gender": gap_lists(genders),
+        "race": gap_lists(races),
+    }
     left_out = ["overall" if nm == "ALL" else nm for nm in left_out]
     return out, left_out
 
@@ -190,11 +230,21 @@ def assert_close(mine, ref, path="result"):
 def compare_with_oracle(sets, genders, races):
     mine = pgfdd_metrics(sets, genders, races)
     ref, left_out = script_oracle(sets, genders, races)
-    for key in ("groups", "overall", "F_S", "F_G_inter", "F_EFPR_inter", "F_EO_inter",
-                "F_A_inter", "families", "gaps_x100"):
+    for key in (
+        "groups",
+        "overall",
+        "F_S",
+        "F_G_inter",
+        "F_EFPR_inter",
+        "F_EO_inter",
+        "F_A_inter",
+        "families",
+        "gaps_x100",
+    ):
         assert_close(mine[key], ref[key], key)
-    set_names = set(genders) | set(races) | {"overall"} | {f"{g},{r}" for g in genders
-                                                             for r in races}
+    set_names = (
+        set(genders) | set(races) | {"overall"} | {f"{g},{r}" for g in genders for r in races}
+    )
     assert {k for k in mine["skipped"] if k in set_names} == set(left_out)
     return mine
 
@@ -222,8 +272,12 @@ def random_sets(rng, genders, races, *, style="plain", n_max=60, dtype=np.float6
 
 
 # float32 ties are covered by the large-set test below
-STYLES = [("plain", np.float64), ("ties", np.float64), ("saturating", np.float64),
-          ("saturating", np.float32)]
+STYLES = [
+    ("plain", np.float64),
+    ("ties", np.float64),
+    ("saturating", np.float64),
+    ("saturating", np.float32),
+]
 
 
 @pytest.mark.parametrize("layout", ["ff++", "celebdf"])
@@ -314,36 +368,157 @@ HAND = {
 #     ErrorRate 1-(7/12+5/9)/2 = 31/72. AUC 69/108 = 23/36. ROC (0,0),(0,1/12),(4/9,7/12),
 #     (6/9,11/12),(8/9,1),(1,1): smallest |FNR-FPR| = 1/36 at (4/9,7/12) -> EER 4/9.
 HAND_GROUPS = {
-    "male": dict(auc=5 / 6, ErrorRate=8 / 21, FPR=1 / 3, TPR=4 / 7, acc=0.6, precision=0.8,
-                 F_G=0.5, eer=1 / 3, positive_rate=0.5, negative_rate=0.5, FNR=3 / 7,
-                 TNR=2 / 3, n=10),
-    "nonmale": dict(auc=29 / 60, ErrorRate=0.45, FPR=0.5, TPR=0.6, acc=6 / 11, precision=0.5,
-                    F_G=6 / 11, eer=0.5, positive_rate=6 / 11, negative_rate=5 / 11, FNR=0.4,
-                    TNR=0.5, n=11),
-    "white": dict(auc=0.625, ErrorRate=5 / 12, FPR=0.5, TPR=2 / 3, acc=4 / 7, precision=0.5,
-                  F_G=4 / 7, eer=0.25, positive_rate=4 / 7, negative_rate=3 / 7, FNR=1 / 3,
-                  TNR=0.5, n=7),
-    "black": dict(auc=1.0, ErrorRate=1 / 6, FPR=0.0, TPR=2 / 3, acc=0.75, precision=1.0,
-                  F_G=0.5, eer=0.0, positive_rate=0.5, negative_rate=0.5, FNR=1 / 3, TNR=1.0,
-                  n=4),
-    "others": dict(auc=0.5, ErrorRate=0.5, FPR=0.5, TPR=0.5, acc=0.5, precision=0.6, F_G=0.5,
-                   eer=0.25, positive_rate=0.5, negative_rate=0.5, FNR=0.5, TNR=0.5, n=10),
-    "male,white": dict(auc=0.75, ErrorRate=0.5, FPR=0.5, TPR=0.5, acc=0.5, precision=0.5,
-                       F_G=0.5, eer=0.5, positive_rate=0.5, negative_rate=0.5, FNR=0.5,
-                       TNR=0.5, n=4),
-    "male,black": dict(auc=1.0, ErrorRate=1 / 6, FPR=0.0, TPR=2 / 3, acc=0.75, precision=1.0,
-                       F_G=0.5, eer=0.0, positive_rate=0.5, negative_rate=0.5, FNR=1 / 3,
-                       TNR=1.0, n=4),
-    "nonmale,white": dict(auc=0.5, ErrorRate=0.25, FPR=0.5, TPR=1.0, acc=2 / 3, precision=0.5,
-                          F_G=2 / 3, eer=0.5, positive_rate=2 / 3, negative_rate=1 / 3, FNR=0.0,
-                          TNR=0.5, n=3),
-    "nonmale,others": dict(auc=0.5, ErrorRate=0.5, FPR=0.5, TPR=0.5, acc=0.5, precision=0.5,
-                           F_G=0.5, eer=0.25, positive_rate=0.5, negative_rate=0.5, FNR=0.5,
-                           TNR=0.5, n=8),
+    "male": dict(
+        auc=5 / 6,
+        ErrorRate=8 / 21,
+        FPR=1 / 3,
+        TPR=4 / 7,
+        acc=0.6,
+        precision=0.8,
+        F_G=0.5,
+        eer=1 / 3,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=3 / 7,
+        TNR=2 / 3,
+        n=10,
+    ),
+    "nonmale": dict(
+        auc=29 / 60,
+        ErrorRate=0.45,
+        FPR=0.5,
+        TPR=0.6,
+        acc=6 / 11,
+        precision=0.5,
+        F_G=6 / 11,
+        eer=0.5,
+        positive_rate=6 / 11,
+        negative_rate=5 / 11,
+        FNR=0.4,
+        TNR=0.5,
+        n=11,
+    ),
+    "white": dict(
+        auc=0.625,
+        ErrorRate=5 / 12,
+        FPR=0.5,
+        TPR=2 / 3,
+        acc=4 / 7,
+        precision=0.5,
+        F_G=4 / 7,
+        eer=0.25,
+        positive_rate=4 / 7,
+        negative_rate=3 / 7,
+        FNR=1 / 3,
+        TNR=0.5,
+        n=7,
+    ),
+    "black": dict(
+        auc=1.0,
+        ErrorRate=1 / 6,
+        FPR=0.0,
+        TPR=2 / 3,
+        acc=0.75,
+        precision=1.0,
+        F_G=0.5,
+        eer=0.0,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=1 / 3,
+        TNR=1.0,
+        n=4,
+    ),
+    "others": dict(
+        auc=0.5,
+        ErrorRate=0.5,
+        FPR=0.5,
+        TPR=0.5,
+        acc=0.5,
+        precision=0.6,
+        F_G=0.5,
+        eer=0.25,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=0.5,
+        TNR=0.5,
+        n=10,
+    ),
+    "male,white": dict(
+        auc=0.75,
+        ErrorRate=0.5,
+        FPR=0.5,
+        TPR=0.5,
+        acc=0.5,
+        precision=0.5,
+        F_G=0.5,
+        eer=0.5,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=0.5,
+        TNR=0.5,
+        n=4,
+    ),
+    "male,black": dict(
+        auc=1.0,
+        ErrorRate=1 / 6,
+        FPR=0.0,
+        TPR=2 / 3,
+        acc=0.75,
+        precision=1.0,
+        F_G=0.5,
+        eer=0.0,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=1 / 3,
+        TNR=1.0,
+        n=4,
+    ),
+    "nonmale,white": dict(
+        auc=0.5,
+        ErrorRate=0.25,
+        FPR=0.5,
+        TPR=1.0,
+        acc=2 / 3,
+        precision=0.5,
+        F_G=2 / 3,
+        eer=0.5,
+        positive_rate=2 / 3,
+        negative_rate=1 / 3,
+        FNR=0.0,
+        TNR=0.5,
+        n=3,
+    ),
+    "nonmale,others": dict(
+        auc=0.5,
+        ErrorRate=0.5,
+        FPR=0.5,
+        TPR=0.5,
+        acc=0.5,
+        precision=0.5,
+        F_G=0.5,
+        eer=0.25,
+        positive_rate=0.5,
+        negative_rate=0.5,
+        FNR=0.5,
+        TNR=0.5,
+        n=8,
+    ),
 }
-HAND_OVERALL = dict(auc=23 / 36, ErrorRate=31 / 72, FPR=4 / 9, TPR=7 / 12, acc=4 / 7,
-                    precision=7 / 11, F_G=11 / 21, eer=4 / 9, positive_rate=11 / 21,
-                    negative_rate=10 / 21, FNR=5 / 12, TNR=5 / 9, n=21)
+HAND_OVERALL = dict(
+    auc=23 / 36,
+    ErrorRate=31 / 72,
+    FPR=4 / 9,
+    TPR=7 / 12,
+    acc=4 / 7,
+    precision=7 / 11,
+    F_G=11 / 21,
+    eer=4 / 9,
+    positive_rate=11 / 21,
+    negative_rate=10 / 21,
+    FNR=5 / 12,
+    TNR=5 / 9,
+    n=21,
+)
 
 # Aggregates. I = [m,white, m,black, nf,white, nf,others] (one-class and empty sets left out).
 #   PR over I: 1/2, 1/2, 2/3, 1/2 -> F_S = 1/6.   PR_all = 11/21, FPR_all = 4/9, TPR_all = 7/12.
@@ -362,8 +537,9 @@ HAND_OVERALL = dict(auc=23 / 36, ErrorRate=31 / 72, FPR=4 / 9, TPR=7 / 12, acc=4
 #   F_COV: white weight 0; black weight 1: sum z = 1, n = 4: |1/21 - (4/21)(1/7)| = 3/147;
 #   others weight 2: sum z = 0, n = 10: |0 - 2(10/21)(1/7)| = 20/147 -> 23/147.
 #   (|Cov(race index, z)| would be |(1*1 + 2*0)/21 - (1*4 + 2*10)/21 * 1/7| = 17/147 instead.)
-HAND_AGG = dict(F_S=1 / 6, F_G_inter=1 / 7, F_EFPR_inter=11 / 18, F_EO_inter=23 / 18,
-                F_A_inter=13 / 84)
+HAND_AGG = dict(
+    F_S=1 / 6, F_G_inter=1 / 7, F_EFPR_inter=11 / 18, F_EO_inter=23 / 18, F_A_inter=13 / 84
+)
 HAND_FAMILIES = {
     "gender": dict(F_G=1 / 42, F_EFPR=1 / 6, F_EO=41 / 210, F_A=2 / 21, F_COV=1 / 49),
     "race": dict(F_G=1 / 21, F_EFPR=5 / 9, F_EO=29 / 36, F_A=3 / 28, F_COV=23 / 147),
@@ -380,8 +556,9 @@ HAND_FAMILIES = {
 #   FPR 1/2, FNR {1/3,1/3,1/2} 1/6, TNR {1/2,1,1/2} 1/2, TPR 1/6 -> MEO 50.
 HAND_GAPS = {
     "inter": dict(FPR=50.0, AUC=50.0, ErrorRate=100 / 3, OAE=25.0, DP=100 / 6, MEO=50.0),
-    "gender": dict(FPR=100 / 6, AUC=35.0, ErrorRate=2900 / 420, OAE=300 / 55, DP=100 / 22,
-                   MEO=100 / 6),
+    "gender": dict(
+        FPR=100 / 6, AUC=35.0, ErrorRate=2900 / 420, OAE=300 / 55, DP=100 / 22, MEO=100 / 6
+    ),
     "race": dict(FPR=50.0, AUC=50.0, ErrorRate=100 / 3, OAE=25.0, DP=100 / 14, MEO=50.0),
 }
 
@@ -420,8 +597,9 @@ def test_hand_aggregates(hand_result):
         assert hand_result["families"][family] == _approx(expected), family
     for family, expected in HAND_GAPS.items():
         assert hand_result["gaps_x100"][family] == _approx(expected), family
-    assert hand_result["paper"] == _approx(dict(F_FPR=50.0, F_OAE=25.0, F_DP=100 / 6,
-                                                F_MEO=50.0, AUC=23 / 36))
+    assert hand_result["paper"] == _approx(
+        dict(F_FPR=50.0, F_OAE=25.0, F_DP=100 / 6, F_MEO=50.0, AUC=23 / 36)
+    )
 
 
 def test_hand_case_also_matches_oracle():
@@ -467,8 +645,9 @@ def test_eer_is_nearest_point_after_drop_intermediate():
     m = one_set([1, 0, 1, 0, 1, 0, 1, 0], [2, 2, 1, 1, -1, -1, -2, -2])
     assert m["eer"] == 0.25 and m["auc"] == 0.5
     # with every ROC point kept the nearest point would be (1/2,1/2)
-    fpr, tpr, _ = roc_curve([1, 0, 1, 0, 1, 0, 1, 0], [2, 2, 1, 1, -1, -1, -2, -2],
-                            drop_intermediate=False)
+    fpr, tpr, _ = roc_curve(
+        [1, 0, 1, 0, 1, 0, 1, 0], [2, 2, 1, 1, -1, -1, -2, -2], drop_intermediate=False
+    )
     assert fpr[np.argmin(np.abs(1 - tpr - fpr))] == 0.5
 
 
@@ -525,8 +704,12 @@ def _check_nulls_explained(out):
 def test_one_class_family_gives_nulls_with_reasons_not_crashes():
     # all male samples fake, all nonmale real: every intersection and both gender pools have
     # one class; the race pools have both. The script would print F_S = 0.0 and stop at max([]).
-    sets = {"male,white": ([1, 1], [2.0, -1.0]), "male,black": ([1], [3.0]),
-            "nonmale,white": ([0, 0], [2.0, -1.0]), "nonmale,black": ([0], [1.0])}
+    sets = {
+        "male,white": ([1, 1], [2.0, -1.0]),
+        "male,black": ([1], [3.0]),
+        "nonmale,white": ([0, 0], [2.0, -1.0]),
+        "nonmale,black": ([0], [1.0]),
+    }
     out = pgfdd_metrics(sets, ["male", "nonmale"], ["white", "black"])
     assert out["F_S"] is None and out["F_A_inter"] is None
     assert out["families"]["gender"]["F_G"] is None
@@ -584,11 +767,36 @@ def test_result_is_plain_json():
 
     for leaf in leaves(out):
         assert leaf is None or type(leaf) in (float, int, str), type(leaf)
-    assert set(out) == {"groups", "overall", "F_S", "F_G_inter", "F_EFPR_inter", "F_EO_inter",
-                        "F_A_inter", "families", "gaps_x100", "paper", "skipped", "notes"}
+    assert set(out) == {
+        "groups",
+        "overall",
+        "F_S",
+        "F_G_inter",
+        "F_EFPR_inter",
+        "F_EO_inter",
+        "F_A_inter",
+        "families",
+        "gaps_x100",
+        "paper",
+        "skipped",
+        "notes",
+    }
     assert "sigmoid" in out["notes"] and "EER" in out["notes"]
-    set_keys = {"auc", "ErrorRate", "FPR", "TPR", "acc", "precision", "F_G", "eer",
-                "positive_rate", "negative_rate", "FNR", "TNR", "n"}
+    set_keys = {
+        "auc",
+        "ErrorRate",
+        "FPR",
+        "TPR",
+        "acc",
+        "precision",
+        "F_G",
+        "eer",
+        "positive_rate",
+        "negative_rate",
+        "FNR",
+        "TNR",
+        "n",
+    }
     assert out["groups"] and all(set(m) == set_keys for m in out["groups"].values())
     assert set(out["overall"]) == set_keys
     assert set(out["families"]) == {"gender", "race"}
@@ -610,28 +818,63 @@ def test_families_table():
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("sets,genders,races,words", [
-    ({"female,white": ([1, 0], [1.0, 0.0])}, ["male", "nonmale"], ["white"],
-     ["sets", "'female,white'", "keys among"]),
-    ({"male,white": ([1, 0, 1], [1.0, 0.0])}, ["male"], ["white"],
-     ["sets['male,white']", "same length", "3 labels and 2 saved"]),
-    ({"male,white": ([1, 0], [1.0, np.nan])}, ["male"], ["white"],
-     ["sets['male,white'] saved", "finite", "indices 1"]),
-    ({"male,white": ([1, 2], [1.0, 0.0])}, ["male"], ["white"],
-     ["sets['male,white'] labels", "0 (real) or 1 (fake)", "[2]"]),
-    ({"male,white": ([1, 0], np.ones((2, 2)))}, ["male"], ["white"],
-     ["sets['male,white'] saved", "1-D", "(2, 2)"]),
-    ({"male,white": ([1, 0], np.array(["a", "b"]))}, ["male"], ["white"],
-     ["saved", "real-valued", "dtype <U1"]),
-    ({"male,white": ([1, 0], [1.0, 0.0])}, ["male"], ["male", "white"],
-     ["genders, races", "['male'] in both"]),
-    ({"male,white": ([1, 0], [1.0, 0.0])}, ["ma,le"], ["white"], ["genders", "'ma,le'"]),
-    ({"male,white": ([1, 0], [1.0, 0.0])}, ["male"], ["overall"], ["races", "'overall'"]),
-    ({"male,white": ([], [])}, ["male"], ["white"], ["sets", "at least one sample", "none"]),
-    ({"male,white": ([1, 0], [1.0, 0.0], [0, 0])}, ["male"], ["white"],
-     ["sets['male,white']", "a pair", "tuple"]),
-    ({"male,white": [1, 0]}, ["male"], ["white"], ["sets['male,white'] labels", "shape ()"]),
-])
+@pytest.mark.parametrize(
+    "sets,genders,races,words",
+    [
+        (
+            {"female,white": ([1, 0], [1.0, 0.0])},
+            ["male", "nonmale"],
+            ["white"],
+            ["sets", "'female,white'", "keys among"],
+        ),
+        (
+            {"male,white": ([1, 0, 1], [1.0, 0.0])},
+            ["male"],
+            ["white"],
+            ["sets['male,white']", "same length", "3 labels and 2 saved"],
+        ),
+        (
+            {"male,white": ([1, 0], [1.0, np.nan])},
+            ["male"],
+            ["white"],
+            ["sets['male,white'] saved", "finite", "indices 1"],
+        ),
+        (
+            {"male,white": ([1, 2], [1.0, 0.0])},
+            ["male"],
+            ["white"],
+            ["sets['male,white'] labels", "0 (real) or 1 (fake)", "[2]"],
+        ),
+        (
+            {"male,white": ([1, 0], np.ones((2, 2)))},
+            ["male"],
+            ["white"],
+            ["sets['male,white'] saved", "1-D", "(2, 2)"],
+        ),
+        (
+            {"male,white": ([1, 0], np.array(["a", "b"]))},
+            ["male"],
+            ["white"],
+            ["saved", "real-valued", "dtype <U1"],
+        ),
+        (
+            {"male,white": ([1, 0], [1.0, 0.0])},
+            ["male"],
+            ["male", "white"],
+            ["genders, races", "['male'] in both"],
+        ),
+        ({"male,white": ([1, 0], [1.0, 0.0])}, ["ma,le"], ["white"], ["genders", "'ma,le'"]),
+        ({"male,white": ([1, 0], [1.0, 0.0])}, ["male"], ["overall"], ["races", "'overall'"]),
+        ({"male,white": ([], [])}, ["male"], ["white"], ["sets", "at least one sample", "none"]),
+        (
+            {"male,white": ([1, 0], [1.0, 0.0], [0, 0])},
+            ["male"],
+            ["white"],
+            ["sets['male,white']", "a pair", "tuple"],
+        ),
+        ({"male,white": [1, 0]}, ["male"], ["white"], ["sets['male,white'] labels", "shape ()"]),
+    ],
+)
 def test_bad_input_is_a_value_error_naming_the_argument(sets, genders, races, words):
     with pytest.raises(ValueError) as info:
         pgfdd_metrics(sets, genders, races)
@@ -645,8 +888,9 @@ def test_round_trip_through_a_results_directory(tmp_path):
     rng = np.random.default_rng(5)
     sets = random_sets(rng, *FFPP, dtype=np.float32)
     written = write_seed_results_dir(tmp_path / "results", sets)
-    assert {p.name for p in written} == {f"{k}{s}.npy" for k in sets
-                                         for s in ("labels", "predictions")}
+    assert {p.name for p in written} == {
+        f"{k}{s}.npy" for k in sets for s in ("labels", "predictions")
+    }
     back = read_seed_results_dir(tmp_path / "results", *FFPP)
     assert list(back) == [k for k in (f"{g},{r}" for g in FFPP[0] for r in FFPP[1]) if k in sets]
     for key, (y, z) in sets.items():
@@ -665,8 +909,9 @@ def test_file_names_are_plain_concatenation(tmp_path):
 
 
 def test_group_without_files_is_absent_and_reported(tmp_path):
-    write_seed_results_dir(tmp_path, {"male,white": ([1, 0], [1.0, -1.0]),
-                                      "nonmale,white": ([], [])})
+    write_seed_results_dir(
+        tmp_path, {"male,white": ([1, 0], [1.0, -1.0]), "nonmale,white": ([], [])}
+    )
     back = read_seed_results_dir(tmp_path, *CELEB)
     assert set(back) == {"male,white", "nonmale,white"} and len(back["nonmale,white"][0]) == 0
     out = pgfdd_metrics(back, *CELEB)
@@ -739,8 +984,9 @@ def test_missing_directory_or_no_files(tmp_path):
 
 
 def test_files_outside_the_layout_are_ignored_with_a_warning(tmp_path):
-    write_seed_results_dir(tmp_path, {"male,asian": ([1, 0], [1.0, -1.0]),
-                                      "male,white": ([1, 0], [1.0, -1.0])})
+    write_seed_results_dir(
+        tmp_path, {"male,asian": ([1, 0], [1.0, -1.0]), "male,white": ([1, 0], [1.0, -1.0])}
+    )
     with pytest.warns(CompatWarning, match="male,asianlabels.npy"):
         back = read_seed_results_dir(tmp_path, *CELEB)
     assert list(back) == ["male,white"]
@@ -767,8 +1013,17 @@ def test_format_labels_the_paper_names(hand_result):
     for name in list(HAND_GROUPS) + ["overall"]:
         assert any(line.split()[:1] == [name] for line in lines), name
     row = next(line for line in lines if line.split()[:1] == ["nonmale,others"])
-    assert row.split()[1:] == ["8", "0.50000", "0.50000", "0.50000", "0.50000", "0.50000",
-                               "0.50000", "0.25000", "0.50000"]
+    assert row.split()[1:] == [
+        "8",
+        "0.50000",
+        "0.50000",
+        "0.50000",
+        "0.50000",
+        "0.50000",
+        "0.50000",
+        "0.25000",
+        "0.50000",
+    ]
     assert any(line.startswith("  left out: male,others: one class") for line in lines)
     assert any(line.startswith("  left out: nonmale,black: empty") for line in lines)
 
@@ -782,8 +1037,9 @@ def test_format_shows_undefined_values():
     text = format_compat(pgfdd_metrics(sets, ["male", "nonmale"], ["white"]))
     assert "F_FPR (paper) = inter FPR range x100 = n/a" in text
     assert "note: the research script would stop" in text
-    assert any(line.startswith("n/a ") and "gaps_x100.inter.FPR" in line
-               for line in text.splitlines())
+    assert any(
+        line.startswith("n/a ") and "gaps_x100.inter.FPR" in line for line in text.splitlines()
+    )
 
 
 def test_format_refuses_other_dicts():

@@ -15,6 +15,7 @@ def test_readme_holds_the_generated_tables():
 
 def test_every_metric_is_documented_once():
     from fairaudit import METRIC_NAMES
+
     table = metric_table()
     for m in METRIC_NAMES:
         assert table.count(f"| `{m}` |") == 1

@@ -9,8 +9,15 @@ from fairaudit import _example
 from fairaudit._example import example_paths, make_example, write_example
 
 COLUMNS = [
-    "img_path", "label", "ismale", "isasian", "iswhite", "isblack",
-    "intersec_label", "spe_label", "video_id",
+    "img_path",
+    "label",
+    "ismale",
+    "isasian",
+    "iswhite",
+    "isblack",
+    "intersec_label",
+    "spe_label",
+    "video_id",
 ]
 FLAGS = ["ismale", "isasian", "iswhite", "isblack"]
 

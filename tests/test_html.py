@@ -16,15 +16,29 @@ import pytest  # noqa: E402
 
 import fairaudit  # noqa: E402
 from fairaudit._html import (  # noqa: E402
-    _figures_note, audit_repr_html, build_figures, render_html, write_report)
+    _figures_note,
+    audit_repr_html,
+    build_figures,
+    render_html,
+    write_report,
+)
 
 SCRIPT = "<script>alert(1)</script>"
-CELLS = {("male", "asian"): (60, 120), ("male", "white"): (80, 150), ("male", "black"): (10, 40),
-         ("female", "asian"): (70, 130), ("female", "white"): (75, 160),
-         ("female", "black"): (0, 35)}
-PROVENANCE = {"files": {"scores": {"path": "preds <A>.npy", "sha256": "ab" * 32},
-                        "csv": {"path": "test&demo.csv", "sha256": "cd" * 32}},
-              "groups_from": "columns gender, race"}
+CELLS = {
+    ("male", "asian"): (60, 120),
+    ("male", "white"): (80, 150),
+    ("male", "black"): (10, 40),
+    ("female", "asian"): (70, 130),
+    ("female", "white"): (75, 160),
+    ("female", "black"): (0, 35),
+}
+PROVENANCE = {
+    "files": {
+        "scores": {"path": "preds <A>.npy", "sha256": "ab" * 32},
+        "csv": {"path": "test&demo.csv", "sha256": "cd" * 32},
+    },
+    "groups_from": "columns gender, race",
+}
 
 
 def make_data(race_names=None, seed=0):
@@ -40,8 +54,9 @@ def make_data(race_names=None, seed=0):
 
 
 def without_scores(result):
-    return dataclasses.replace(result, extras={k: v for k, v in result.extras.items()
-                                               if k != "data"})
+    return dataclasses.replace(
+        result, extras={k: v for k, v in result.extras.items() if k != "data"}
+    )
 
 
 class Collector(HTMLParser):
@@ -97,13 +112,13 @@ def report(audit_data):
 def comparison():
     y, p, groups = make_data()
     p2 = np.clip(p + np.random.default_rng(3).normal(0, 0.05, p.size), 0, 1)
-    return fairaudit.compare(y, p, p2, groups, n_boot=30,
-                             names=("<b>base</b>", "fair & square"))
+    return fairaudit.compare(y, p, p2, groups, n_boot=30, names=("<b>base</b>", "fair & square"))
 
 
 def with_scores(result, y, p, groups):
-    return dataclasses.replace(result, extras={**result.extras,
-                                               "data": {"y": y, "p": p, "groups": groups}})
+    return dataclasses.replace(
+        result, extras={**result.extras, "data": {"y": y, "p": p, "groups": groups}}
+    )
 
 
 def test_report_parses_and_is_well_nested(report):
@@ -150,23 +165,43 @@ def test_report_config_provenance_and_headline(audit_data, report):
     for info in PROVENANCE["files"].values():
         assert info["path"] in text and info["sha256"] in text
     assert "&lt;A&gt;" in report and "test&amp;demo.csv" in report
-    for word in ("score rule", "threshold", "resampling scheme", "seed", "numpy", "pandas",
-                 "fairaudit", "permutation"):
+    for word in (
+        "score rule",
+        "threshold",
+        "resampling scheme",
+        "seed",
+        "numpy",
+        "pandas",
+        "fairaudit",
+        "permutation",
+    ):
         assert word in text
     assert np.__version__ in text and pd.__version__ in text
-    summary = text[text.index('id="summary"'):text.index('id="warnings"')]
-    worst = (audit_data.gaps[audit_data.gaps["name"].str.endswith("_range")
-                             & audit_data.gaps["name"].isin(
-                                 ["auc_range", "eer_range", "fpr_range", "tpr_range",
-                                  "accuracy_range", "balanced_error_range"])]
-             .sort_values("value").iloc[-1])
+    summary = text[text.index('id="summary"') : text.index('id="warnings"')]
+    worst = (
+        audit_data.gaps[
+            audit_data.gaps["name"].str.endswith("_range")
+            & audit_data.gaps["name"].isin(
+                [
+                    "auc_range",
+                    "eer_range",
+                    "fpr_range",
+                    "tpr_range",
+                    "accuracy_range",
+                    "balanced_error_range",
+                ]
+            )
+        ]
+        .sort_values("value")
+        .iloc[-1]
+    )
     assert worst["name"] in summary and f"{worst['value']:.3f}" in summary
     assert "permutation p" in summary
 
 
 def test_report_warnings_small_and_undefined(audit_data, report):
     text = html.unescape(report)
-    warn = text[text.index('id="warnings"'):text.index('id="tables"')]
+    warn = text[text.index('id="warnings"') : text.index('id="tables"')]
     assert len(audit_data.warnings) > 0
     for w in audit_data.warnings:
         assert w in warn
@@ -176,8 +211,9 @@ def test_report_warnings_small_and_undefined(audit_data, report):
 
 def test_script_group_is_escaped():
     y, p, groups = make_data(race_names={"black": SCRIPT})
-    r = fairaudit.audit(y, p, groups, provenance={"files": {SCRIPT: {"path": SCRIPT,
-                                                                      "sha256": "0"}}})
+    r = fairaudit.audit(
+        y, p, groups, provenance={"files": {SCRIPT: {"path": SCRIPT, "sha256": "0"}}}
+    )
     doc = render_html(r, figures=False)
     assert SCRIPT not in doc
     assert html.escape(SCRIPT) in doc
@@ -201,7 +237,10 @@ def test_without_figures_and_without_scores(audit_plain):
     doc = render_html(audit_plain, figures=False)
     assert "<img" not in doc
     assert [f[0] for f in build_figures(audit_plain)] == [  # no scores
-        "group_metrics", "heatmap_gender_race", "gap_forest"]
+        "group_metrics",
+        "heatmap_gender_race",
+        "gap_forest",
+    ]
     assert "need the scores" in doc or "need the scores" in _figures_note(audit_plain)
 
 
@@ -210,16 +249,18 @@ def test_write_report_with_figure_files(audit_plain, tmp_path):
     assert path == tmp_path / "out" / "report.html" and path.exists()
     files = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert files == ["gap_forest.svg", "group_metrics.svg", "heatmap_gender_race.svg"]
-    assert (tmp_path / "out" / "figures" / "gap_forest.svg").read_text().lstrip().startswith(
-        "<?xml")
+    assert (
+        (tmp_path / "out" / "figures" / "gap_forest.svg").read_text().lstrip().startswith("<?xml")
+    )
     assert path.read_text(encoding="utf-8").count("<img") == 3
     with pytest.raises(fairaudit.FairauditError):
         write_report(audit_plain, tmp_path / "x", figures="gif")
 
 
 def test_comparison_report(comparison, tmp_path):
-    plain = dataclasses.replace(comparison, a=without_scores(comparison.a),
-                                b=without_scores(comparison.b))
+    plain = dataclasses.replace(
+        comparison, a=without_scores(comparison.a), b=without_scores(comparison.b)
+    )
     path = write_report(plain, tmp_path, figures="png")
     doc = path.read_text(encoding="utf-8")
     c = parse(doc)
@@ -242,12 +283,19 @@ def test_comparison_report(comparison, tmp_path):
 def test_comparison_figures_with_scores(comparison):
     y, p, groups = make_data()
     p2 = np.clip(p + np.random.default_rng(3).normal(0, 0.05, p.size), 0, 1)
-    full = dataclasses.replace(comparison, a=with_scores(comparison.a, y, p, groups),
-                               b=with_scores(comparison.b, y, p2, groups))
+    full = dataclasses.replace(
+        comparison,
+        a=with_scores(comparison.a, y, p, groups),
+        b=with_scores(comparison.b, y, p2, groups),
+    )
     figs = build_figures(full)
-    assert [f[0] for f in figs] == ["compare_gaps", "compare_groups",
-                                    "compare_heatmap_gender_race", "roc_b_base_b",
-                                    "roc_fair_square"]
+    assert [f[0] for f in figs] == [
+        "compare_gaps",
+        "compare_groups",
+        "compare_heatmap_gender_race",
+        "roc_b_base_b",
+        "roc_fair_square",
+    ]
     roc_a = figs[3][3]
     assert len(roc_a.axes) == 3 and roc_a.axes[0].get_title().startswith("<b>base</b>: gender")
 
@@ -281,8 +329,21 @@ def test_cli_writes_report(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fh, "build_figures", one_figure)
     out = tmp_path / "cli"
-    rc = main(["report", "--example", "--n-boot", "10", "--quiet", "--out", str(out),
-               "--figures", "pdf", "--format", "json"])
+    rc = main(
+        [
+            "report",
+            "--example",
+            "--n-boot",
+            "10",
+            "--quiet",
+            "--out",
+            str(out),
+            "--figures",
+            "pdf",
+            "--format",
+            "json",
+        ]
+    )
     assert rc == 0
     doc = (out / "report.html").read_text(encoding="utf-8")
     assert "preds.npy" in doc and "test.csv" in doc
@@ -319,4 +380,5 @@ def test_subsets_single_attribute_and_empty_cells():
         assert "empty" in doc or label == "one attribute", label
         audit_repr_html(res)
     assert "Differences to the reference group white" in render_html(
-        cases["no bootstrap"], figures=False)
+        cases["no bootstrap"], figures=False
+    )

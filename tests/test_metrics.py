@@ -3,9 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.metrics import (MetricFrame, demographic_parity_difference,
-                               demographic_parity_ratio, equalized_odds_difference,
-                               false_positive_rate, selection_rate, true_positive_rate)
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
@@ -42,9 +48,18 @@ def _fl(y, s, g, w, thr=0.5):
     pred = (s >= thr).astype(int)
     params = None if w is None else {"sample_weight": w}
     sp = {k: params for k in ("tpr", "fpr", "sel", "acc")} if w is not None else None
-    return MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate,
-                                "sel": selection_rate, "acc": accuracy_score},
-                       y_true=y, y_pred=pred, sensitive_features=g, sample_params=sp)
+    return MetricFrame(
+        metrics={
+            "tpr": true_positive_rate,
+            "fpr": false_positive_rate,
+            "sel": selection_rate,
+            "acc": accuracy_score,
+        },
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=g,
+        sample_params=sp,
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,10 +69,15 @@ def test_group_rates_match_fairlearn(data):
     r = fairaudit.audit(y, s, g, sample_weight=w)
     mf = _fl(y, s, g, w)
     G = r.groups.loc["group"]
-    for ours, theirs in (("tpr", "tpr"), ("fpr", "fpr"), ("selection_rate", "sel"),
-                         ("accuracy", "acc")):
-        np.testing.assert_allclose(G[ours].to_numpy(), mf.by_group[theirs].loc[G.index].to_numpy(),
-                                   rtol=0, atol=TOL)
+    for ours, theirs in (
+        ("tpr", "tpr"),
+        ("fpr", "fpr"),
+        ("selection_rate", "sel"),
+        ("accuracy", "acc"),
+    ):
+        np.testing.assert_allclose(
+            G[ours].to_numpy(), mf.by_group[theirs].loc[G.index].to_numpy(), rtol=0, atol=TOL
+        )
         assert abs(r.overall[ours] - mf.overall[theirs]) < TOL
 
 
@@ -71,16 +91,28 @@ def test_gaps_match_fairlearn(data):
     for agg, ours in (("worst_case", "equalized_odds"), ("mean", "equalized_odds_mean")):
         ref = equalized_odds_difference(y, pred, sensitive_features=g, sample_weight=w, agg=agg)
         assert abs(gap[ours] - ref) < TOL
-    assert abs(gap["demographic_parity"] - demographic_parity_difference(
-        y, pred, sensitive_features=g, sample_weight=w)) < TOL
-    assert abs(gap["demographic_parity_ratio"] - demographic_parity_ratio(
-        y, pred, sensitive_features=g, sample_weight=w)) < TOL
+    assert (
+        abs(
+            gap["demographic_parity"]
+            - demographic_parity_difference(y, pred, sensitive_features=g, sample_weight=w)
+        )
+        < TOL
+    )
+    assert (
+        abs(
+            gap["demographic_parity_ratio"]
+            - demographic_parity_ratio(y, pred, sensitive_features=g, sample_weight=w)
+        )
+        < TOL
+    )
     mf = _fl(y, s, g, w)
     for ours, theirs in (("fpr", "fpr"), ("tpr", "tpr"), ("accuracy", "acc")):
         assert abs(gap[f"{ours}_range"] - mf.difference()[theirs]) < TOL
         assert abs(gap[f"{ours}_max_to_overall"] - mf.difference(method="to_overall")[theirs]) < TOL
         ratio = mf.ratio()[theirs]
-        assert (np.isnan(ratio) and np.isnan(gap[f"{ours}_ratio"])) or abs(gap[f"{ours}_ratio"] - ratio) < TOL
+        assert (np.isnan(ratio) and np.isnan(gap[f"{ours}_ratio"])) or abs(
+            gap[f"{ours}_ratio"] - ratio
+        ) < TOL
         by = mf.by_group[theirs]
         assert abs(gap[f"{ours}_sum_to_overall"] - np.abs(by - mf.overall[theirs]).sum()) < TOL
 
@@ -93,9 +125,17 @@ def test_ranking_metrics_match_sklearn(data):
     for k in np.unique(g):
         m = g == k
         ww = None if w is None else w[m]
-        assert abs(r.groups.loc[("group", k), "auc"] - roc_auc_score(y[m], s[m], sample_weight=ww)) < TOL
-        assert abs(r.groups.loc[("group", k), "average_precision"]
-                   - average_precision_score(y[m], s[m], sample_weight=ww)) < TOL
+        assert (
+            abs(r.groups.loc[("group", k), "auc"] - roc_auc_score(y[m], s[m], sample_weight=ww))
+            < TOL
+        )
+        assert (
+            abs(
+                r.groups.loc[("group", k), "average_precision"]
+                - average_precision_score(y[m], s[m], sample_weight=ww)
+            )
+            < TOL
+        )
     assert abs(r.overall["auc"] - roc_auc_score(y, s, sample_weight=w)) < TOL
 
 
@@ -123,8 +163,12 @@ def test_hand_computed_small_case():
     assert gap["equalized_odds"] == 0.5 and gap["equalized_odds_mean"] == 0.5
     assert gap["auc_range"] == 0.25 and gap["auc_ratio"] == 0.75
     # overall selection rate 4/7; a: 2/4, b: 2/3
-    assert gap["selection_rate_max_to_overall"] == pytest.approx(max(abs(.5 - 4 / 7), abs(2 / 3 - 4 / 7)))
-    assert gap["selection_rate_sum_to_overall"] == pytest.approx(abs(.5 - 4 / 7) + abs(2 / 3 - 4 / 7))
+    assert gap["selection_rate_max_to_overall"] == pytest.approx(
+        max(abs(0.5 - 4 / 7), abs(2 / 3 - 4 / 7))
+    )
+    assert gap["selection_rate_sum_to_overall"] == pytest.approx(
+        abs(0.5 - 4 / 7) + abs(2 / 3 - 4 / 7)
+    )
     assert gap["demographic_parity"] == pytest.approx(2 / 3 - 0.5)
 
 
@@ -142,7 +186,7 @@ def test_eer_interpolates_between_roc_points():
 
 def test_undefined_metrics_are_explicit():
     y = np.array([0, 1, 0, 1, 1, 1, 0, 0])
-    s = np.array([.1, .9, .2, .8, .7, .6, .3, .4])
+    s = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.6, 0.3, 0.4])
     g = np.array(["a", "a", "a", "a", "onlyfake", "onlyfake", "onlyreal", "onlyreal"])
     r = fairaudit.audit(y, s, g, min_count=1)
     G = r.groups.loc["group"]
@@ -162,21 +206,28 @@ def test_undefined_metrics_are_explicit():
 
 def test_single_defined_group_gives_nan_gap():
     y = np.array([0, 1, 1, 1])
-    s = np.array([.1, .9, .7, .6])
+    s = np.array([0.1, 0.9, 0.7, 0.6])
     r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b"]), min_count=1)
     assert np.isnan(r.gap("group", "auc_range")["value"])
     assert r.gap("group", "auc_range")["skipped"] == ["b"]
 
 
 def test_empty_intersection_cell_listed_with_zero():
-    g = pd.DataFrame({"gender": ["male", "male", "female", "female"] * 3,
-                      "race": ["asian", "white", "white", "white"] * 3})
+    g = pd.DataFrame(
+        {
+            "gender": ["male", "male", "female", "female"] * 3,
+            "race": ["asian", "white", "white", "white"] * 3,
+        }
+    )
     y = np.array([0, 1] * 6)
     s = np.linspace(0.05, 0.95, 12)
     r = fairaudit.audit(y, s, g, min_count=1)
     cell = r.groups.loc[("gender+race", "female+asian")]
     assert cell.n == 0 and np.isnan(cell.auc) and np.isnan(cell.fpr)
-    assert r.undefined.set_index(["group", "metric"]).loc[("female+asian", "fpr"), "reason"] == "empty group"
+    assert (
+        r.undefined.set_index(["group", "metric"]).loc[("female+asian", "fpr"), "reason"]
+        == "empty group"
+    )
     assert "female+asian" in r.gap("gender+race", "fpr_range")["skipped"]
 
 
@@ -206,7 +257,7 @@ def test_row_order_invariance_and_monotone_transform():
     for m in ("auc", "average_precision", "fpr", "tpr", "eer"):
         np.testing.assert_allclose(r1.groups[m], r3.groups[m], atol=1e-12)
     # AUC is invariant to any monotone transform of the scores (cubing keeps ranks)
-    r4 = fairaudit.audit(y, s ** 3, g, threshold=0.125)
+    r4 = fairaudit.audit(y, s**3, g, threshold=0.125)
     np.testing.assert_allclose(r1.groups["auc"], r4.groups["auc"], atol=1e-12)
     np.testing.assert_allclose(r1.groups["fpr"], r4.groups["fpr"], atol=1e-12)
 
@@ -231,8 +282,12 @@ def test_reference_group_differences():
     r = fairaudit.audit(y, s, {"race": race}, reference="white")
     ref = r.reference.set_index(["group", "metric"])
     G = r.groups.loc["race"]
-    assert ref.loc[("black", "fpr"), "diff"] == pytest.approx(G.loc["black", "fpr"] - G.loc["white", "fpr"])
-    assert ref.loc[("asian", "tpr"), "ratio"] == pytest.approx(G.loc["asian", "tpr"] / G.loc["white", "tpr"])
+    assert ref.loc[("black", "fpr"), "diff"] == pytest.approx(
+        G.loc["black", "fpr"] - G.loc["white", "fpr"]
+    )
+    assert ref.loc[("asian", "tpr"), "ratio"] == pytest.approx(
+        G.loc["asian", "tpr"] / G.loc["white", "tpr"]
+    )
     assert ref.loc[("white", "auc"), "diff"] == 0.0
     with pytest.raises(fairaudit.FairauditError, match="--reference"):
         fairaudit.audit(y, s, {"race": race}, reference="martian")
@@ -240,9 +295,10 @@ def test_reference_group_differences():
 
 def test_json_schema_and_nan_as_null():
     y = np.array([0, 1, 1, 1, 0, 1])
-    s = np.array([.2, .8, .6, .9, .4, .3])
+    s = np.array([0.2, 0.8, 0.6, 0.9, 0.4, 0.3])
     r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b", "a", "a"]), min_count=1)
     import json
+
     doc = json.loads(r.to_json())
     assert doc["version"] == 1
     assert {"threshold", "score_rule", "n_boot", "ci", "seed"} <= set(doc["config"])

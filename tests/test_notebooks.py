@@ -32,7 +32,8 @@ def test_notebook_committed_without_outputs(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, (
-                f"{path.name}: clear the outputs before committing")
+                f"{path.name}: clear the outputs before committing"
+            )
 
 
 def _kernel_spec():
@@ -41,8 +42,10 @@ def _kernel_spec():
     try:
         return KernelSpecManager().get_kernel_spec(KERNEL)
     except NoSuchKernel:
-        pytest.fail(f"no '{KERNEL}' Jupyter kernel: install ipykernel in this environment "
-                    "(it provides the python3 kernel)")
+        pytest.fail(
+            f"no '{KERNEL}' Jupyter kernel: install ipykernel in this environment "
+            "(it provides the python3 kernel)"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -51,7 +54,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
     env["TMPDIR"] = str(tmp_path)  # files a notebook writes go to the test's folder
     env["IPYTHONDIR"] = str(tmp_path / "ipython")  # the kernel's history, not the user's
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # connection file
@@ -60,9 +64,14 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     def remaining(cell):  # nbclient's per-cell limit: what is left of the notebook's budget
         return max(1, int(deadline - time.monotonic()))
 
-    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout_func=remaining,
-                                     startup_timeout=60, allow_errors=False,
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name=KERNEL,
+        timeout_func=remaining,
+        startup_timeout=60,
+        allow_errors=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute(env=env)
     except nbclient.exceptions.CellTimeoutError:
@@ -72,5 +81,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     # and every cell that draws shows its figure (the inline backend stays interactive)
     for c in nb.cells:
         if c.cell_type == "code" and "plots.plot_" in c.source:
-            assert any(o.output_type == "display_data" and "image/png" in o.get("data", {})
-                       for o in c.outputs), f"{path.name}: no figure shown by\n{c.source}"
+            assert any(
+                o.output_type == "display_data" and "image/png" in o.get("data", {})
+                for o in c.outputs
+            ), f"{path.name}: no figure shown by\n{c.source}"

@@ -18,9 +18,14 @@ import fairaudit  # noqa: E402
 from fairaudit import plots  # noqa: E402
 
 # (gender, race) -> (reals, fakes): race "black" has few reals (small), female+black none.
-CELLS = {("male", "asian"): (60, 120), ("male", "white"): (80, 150), ("male", "black"): (10, 40),
-         ("female", "asian"): (70, 130), ("female", "white"): (75, 160),
-         ("female", "black"): (0, 35)}
+CELLS = {
+    ("male", "asian"): (60, 120),
+    ("male", "white"): (80, 150),
+    ("male", "black"): (10, 40),
+    ("female", "asian"): (70, 130),
+    ("female", "white"): (75, 160),
+    ("female", "black"): (0, 35),
+}
 N_GROUPS = 2 + 3 + 6
 
 
@@ -40,8 +45,9 @@ def make_data(seed=0, race_names=None):
 
 
 def with_data(result, y, p, groups):
-    return dataclasses.replace(result, extras={**result.extras,
-                                               "data": {"y": y, "p": p, "groups": groups}})
+    return dataclasses.replace(
+        result, extras={**result.extras, "data": {"y": y, "p": p, "groups": groups}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +189,20 @@ def test_heatmap_of_comparison_is_difference(cmp):
 def test_gap_forest(res):
     ax = plots.plot_gap_forest(res, gaps=["fpr_range", "tpr_range", "equalized_odds"])
     labels = texts(ax.get_yticklabels())
-    assert labels == ["gender", "fpr_range", "tpr_range", "equalized_odds",
-                      "race", "fpr_range", "tpr_range", "equalized_odds",
-                      "gender+race", "fpr_range", "tpr_range", "equalized_odds"]
+    assert labels == [
+        "gender",
+        "fpr_range",
+        "tpr_range",
+        "equalized_odds",
+        "race",
+        "fpr_range",
+        "tpr_range",
+        "equalized_odds",
+        "gender+race",
+        "fpr_range",
+        "tpr_range",
+        "equalized_odds",
+    ]
     p_texts = [t for t in texts(ax.texts) if t.startswith("p ")]
     assert len(p_texts) == 9
     g = res.gap("race", "tpr_range")
@@ -229,9 +246,15 @@ def test_roc_lines_and_operating_points(res):
     assert len(lines) == 3 + 1  # groups + overall (the chance diagonal has 2 points)
     leg = legend_texts(ax)
     auc = res.intervals("auc")
-    assert leg == [f"{g} ({auc.loc[(f, g), 'value']:.3f})" for f, g in
-                   [("race", "asian"), ("race", "white"), ("race", "black"),
-                    ("overall", "overall")]]
+    assert leg == [
+        f"{g} ({auc.loc[(f, g), 'value']:.3f})"
+        for f, g in [
+            ("race", "asian"),
+            ("race", "white"),
+            ("race", "black"),
+            ("overall", "overall"),
+        ]
+    ]
     points = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 1]
     fpr, tpr = res.intervals("fpr")["value"], res.intervals("tpr")["value"]
     assert points[1].get_xdata()[0] == pytest.approx(fpr[("race", "white")])
@@ -241,8 +264,9 @@ def test_roc_lines_and_operating_points(res):
 
 def test_roc_one_class_group_is_skipped_and_arrays_accepted(data, res):
     y, p, logit, groups = data
-    ax = plots.plot_roc(y_true=y, y_score=logit, groups=groups, scores="logit",
-                        family="gender+race")
+    ax = plots.plot_roc(
+        y_true=y, y_score=logit, groups=groups, scores="logit", family="gender+race"
+    )
     assert len(curves(ax)) == 5 + 1  # female+black has no reals
     assert any("female+black" in t for t in texts(ax.texts))
     ax2 = plots.plot_roc(res, family="gender+race")

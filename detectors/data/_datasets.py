@@ -66,7 +66,16 @@ class PairDataset(Dataset):
         instead of raising :class:`DataError`.
     """
 
-    def __init__(self, fakes: ImageTable, reals: ImageTable, transform: Callable, *, seed: int, fixed: bool = False, skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        fakes: ImageTable,
+        reals: ImageTable,
+        transform: Callable,
+        *,
+        seed: int,
+        fixed: bool = False,
+        skip_bad: bool = False,
+    ) -> None:
         self.fakes = _TableImages(fakes, transform, skip_bad)
         self.reals = _TableImages(reals, transform, skip_bad)
         self.seed, self.fixed = int(seed), fixed

@@ -29,7 +29,9 @@ GROUP_CODINGS: dict[str, tuple[tuple[str, str], ...]] = {
 def check_dataset(dataset: str) -> str:
     """Return ``dataset`` if it has a group coding, else raise :class:`ConfigError`."""
     if dataset not in GROUP_CODINGS:
-        raise ConfigError(f"unknown dataset {dataset!r} for the group coding (known: {', '.join(GROUP_CODINGS)})")
+        raise ConfigError(
+            f"unknown dataset {dataset!r} for the group coding (known: {', '.join(GROUP_CODINGS)})"
+        )
     return dataset
 
 

@@ -72,7 +72,9 @@ def _to_uint8_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
 
 
-def build_transform(input_size: int, augment: Mapping[str, bool] | None = None) -> Callable[[Image.Image], torch.Tensor]:
+def build_transform(
+    input_size: int, augment: Mapping[str, bool] | None = None
+) -> Callable[[Image.Image], torch.Tensor]:
     """PIL RGB image -> uint8 tensor ``(3, S, S)``: resize (bilinear) and optional augmentation.
 
     Normalisation happens on the device, batched (:func:`normalize_images`), so the
@@ -86,7 +88,9 @@ def build_transform(input_size: int, augment: Mapping[str, bool] | None = None) 
     augment = dict(augment or {})
     unknown = set(augment) - set(AUGMENTATIONS)
     if unknown:
-        raise DataError(f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})")
+        raise DataError(
+            f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+        )
     steps: list[Callable] = [_ResizeIfNeeded(input_size)]
     if augment.get("flip"):
         steps.append(T.RandomHorizontalFlip())
@@ -100,7 +104,9 @@ def build_transform(input_size: int, augment: Mapping[str, bool] | None = None) 
     return T.Compose(steps)
 
 
-def normalize_images(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+def normalize_images(
+    images: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
     """uint8 ``(B, 3, S, S)`` -> float ``x = (v / 255 - mean) / std`` per channel.
 
     With mean = std = 0.5 (Xception, the research setting) values lie in [-1, 1].

@@ -84,7 +84,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
-        raise DataError(f"CSV {path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})")
+        raise DataError(
+            f"CSV {path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})"
+        )
     if len(frame) == 0:
         raise DataError(f"CSV {path}: no data rows")
     return frame
@@ -102,7 +104,9 @@ def _int_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     return values.to_numpy().astype(np.int64)
 
 
-def _check_range(values: np.ndarray, allowed: range | tuple, column: str, path: Path, why: str) -> None:
+def _check_range(
+    values: np.ndarray, allowed: range | tuple, column: str, path: Path, why: str
+) -> None:
     bad = np.flatnonzero(~np.isin(values, list(allowed)))
     if bad.size:
         row = int(bad[0])
@@ -167,25 +171,39 @@ def read_table(
         _check_range(labels, (want,), "label", path, f"{want} in a {role} file")
     if "intersec_label" in frame.columns:
         groups = _int_column(frame, "intersec_label", path)
-        _check_range(groups, range(num_groups(dataset)), "intersec_label", path, f"a {dataset} group id 0..{num_groups(dataset) - 1}")
+        _check_range(
+            groups,
+            range(num_groups(dataset)),
+            "intersec_label",
+            path,
+            f"a {dataset} group id 0..{num_groups(dataset) - 1}",
+        )
     elif require_groups:
-        raise DataError(f"CSV {path}: missing column intersec_label (found: {', '.join(frame.columns)})")
+        raise DataError(
+            f"CSV {path}: missing column intersec_label (found: {', '.join(frame.columns)})"
+        )
     else:
         groups = np.full(len(frame), -1, dtype=np.int64)
     specific = np.zeros(len(frame), dtype=np.int64)
     if "spe_label" in frame.columns and role == "fake":
         specific = _int_column(frame, "spe_label", path)
-        _check_range(specific, range(1, 1000), "spe_label", path, "a manipulation id >= 1 in a fake file")
+        _check_range(
+            specific, range(1, 1000), "spe_label", path, "a manipulation id >= 1 in a fake file"
+        )
     elif role == "fake":
         log.warning("%s has no spe_label column: every fake gets manipulation id 1", path)
         specific = np.ones(len(frame), dtype=np.int64)
     paths = _resolve(frame["img_path"], path.parent, path)
-    table = ImageTable(path, frame, paths, labels, groups, specific, np.arange(len(frame), dtype=np.int64))
+    table = ImageTable(
+        path, frame, paths, labels, groups, specific, np.arange(len(frame), dtype=np.int64)
+    )
     return _drop_missing(table, skip_missing)
 
 
 def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
-    exists = np.fromiter((os.path.isfile(p) for p in table.paths), dtype=bool, count=len(table.paths))
+    exists = np.fromiter(
+        (os.path.isfile(p) for p in table.paths), dtype=bool, count=len(table.paths)
+    )
     if exists.all():
         return table
     missing = np.flatnonzero(~exists)
@@ -195,10 +213,17 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
             f"image not found: {table.paths[i]} ({table.describe_row(i)}); {missing.size} missing in "
             f"this file; pass --skip-bad-images (data.skip_bad_images=true) to skip them"
         )
-    log.warning("%s: skipping %d row(s) whose image is missing (first: %s)", table.csv_path, missing.size, table.paths[int(missing[0])])
+    log.warning(
+        "%s: skipping %d row(s) whose image is missing (first: %s)",
+        table.csv_path,
+        missing.size,
+        table.paths[int(missing[0])],
+    )
     keep = np.flatnonzero(exists)
     if keep.size == 0:
-        raise DataError(f"CSV {table.csv_path}: no readable images left after skipping {missing.size} missing")
+        raise DataError(
+            f"CSV {table.csv_path}: no readable images left after skipping {missing.size} missing"
+        )
     return ImageTable(
         table.csv_path,
         table.frame.iloc[keep].reset_index(drop=True),
@@ -212,11 +237,15 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
     )
 
 
-def read_training_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool) -> tuple[ImageTable, ImageTable]:
+def read_training_tables(
+    root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool
+) -> tuple[ImageTable, ImageTable]:
     """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"data.root {root}: not a folder (expected one holding {', '.join(sum(TRAINING_FILES.values(), ()))})")
+        raise DataError(
+            f"data.root {root}: not a folder (expected one holding {', '.join(sum(TRAINING_FILES.values(), ()))})"
+        )
     fake_name, real_name = TRAINING_FILES[split]
     fakes = read_table(root / fake_name, dataset=dataset, role="fake", skip_missing=skip_missing)
     reals = read_table(root / real_name, dataset=dataset, role="real", skip_missing=skip_missing)

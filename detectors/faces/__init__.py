@@ -43,7 +43,14 @@ _LAZY = {
     "landmark_path": "._frames",
 }
 
-__all__ = ["MODEL_FILES", "SPLITS", "find_model_file", "identity_components", "split_identities", *_LAZY]
+__all__ = [
+    "MODEL_FILES",
+    "SPLITS",
+    "find_model_file",
+    "identity_components",
+    "split_identities",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

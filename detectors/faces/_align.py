@@ -23,7 +23,17 @@ import numpy as np
 
 from ._detect import Face
 
-__all__ = ["TEMPLATE", "ANCHOR_WEIGHTS", "AlignedFace", "align_face", "anchor_points", "template_points", "similarity_transform", "transform_points", "eye_centers"]
+__all__ = [
+    "TEMPLATE",
+    "ANCHOR_WEIGHTS",
+    "AlignedFace",
+    "align_face",
+    "anchor_points",
+    "template_points",
+    "similarity_transform",
+    "transform_points",
+    "eye_centers",
+]
 
 #: anchor points in the unit square (x right, y down): eye centres (image left, image right),
 #: nose tip, mouth corners (image left, image right)
@@ -58,7 +68,9 @@ def template_points(size: int, margin: float) -> np.ndarray:
     return size * (0.5 + (TEMPLATE - 0.5) / (1.0 + 2.0 * margin))
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+def similarity_transform(
+    src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """The 2 x 3 similarity ``x -> s R x + t`` minimising ``sum_i w_i |s R src_i + t - dst_i|^2``.
 
     Umeyama's closed form: SVD of the weighted cross-covariance, with the sign
@@ -125,17 +137,32 @@ def _warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
         matrix = matrix.copy()
         matrix[:, :2] /= factor
         image = small
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
-def align_face(image: np.ndarray, face: Face, *, size: int = 256, margin: float = 0.2) -> AlignedFace:
+def align_face(
+    image: np.ndarray, face: Face, *, size: int = 256, margin: float = 0.2
+) -> AlignedFace:
     """Warp ``face`` of ``image`` (RGB uint8) onto the template; see the module docstring."""
     if face.landmarks is not None and len(face.landmarks) >= 68:
-        matrix = similarity_transform(anchor_points(face.landmarks), template_points(size, margin), ANCHOR_WEIGHTS)
+        matrix = similarity_transform(
+            anchor_points(face.landmarks), template_points(size, margin), ANCHOR_WEIGHTS
+        )
         method = "landmarks"
     else:
         matrix = _box_transform(face.box, size, margin)
         method = "box"
     crop = _warp(image, matrix, size)
-    landmarks = None if face.landmarks is None else transform_points(matrix, face.landmarks).astype(np.float32)
+    landmarks = (
+        None
+        if face.landmarks is None
+        else transform_points(matrix, face.landmarks).astype(np.float32)
+    )
     return AlignedFace(crop, landmarks, matrix, method)

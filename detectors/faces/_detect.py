@@ -76,7 +76,9 @@ class Face:
 
 def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}")
+        raise ValueError(
+            f"expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}"
+        )
     return np.ascontiguousarray(image)
 
 
@@ -120,16 +122,22 @@ class FaceDetector:
         if detector == "auto":
             detector = "hog+cnn" if cnn_path is not None else "hog"
         if "cnn" in detector and cnn_path is None:
-            raise ConfigError(f"--detector {detector} needs the CNN model file: pip install {MODELS_DISTRIBUTION} or pass --cnn-model FILE")
+            raise ConfigError(
+                f"--detector {detector} needs the CNN model file: pip install {MODELS_DISTRIBUTION} or pass --cnn-model FILE"
+            )
         self.detector = detector
         self.cnn_path = cnn_path if "cnn" in detector else None
         self._hog = dlib.get_frontal_face_detector() if "hog" in detector else None
         self._cnn = dlib.cnn_face_detection_model_v1(str(self.cnn_path)) if self.cnn_path else None
         landmark_path = _model_path(landmark_model, "landmarks68", "--landmark-model")
         if landmarks and landmark_path is None:
-            raise ConfigError(f"landmarks need dlib's shape predictor file: pip install {MODELS_DISTRIBUTION} or pass --landmark-model FILE")
+            raise ConfigError(
+                f"landmarks need dlib's shape predictor file: pip install {MODELS_DISTRIBUTION} or pass --landmark-model FILE"
+            )
         self.landmark_path = landmark_path if landmarks is not False else None
-        self._predictor = dlib.shape_predictor(str(self.landmark_path)) if self.landmark_path else None
+        self._predictor = (
+            dlib.shape_predictor(str(self.landmark_path)) if self.landmark_path else None
+        )
         self._dlib = dlib
 
     @property
@@ -155,7 +163,10 @@ class FaceDetector:
             rects, scores, _ = self._hog.run(image, self.upsample, self.hog_threshold)
             faces = [Face(_box(r), float(s), "hog") for r, s in zip(rects, scores)]
         if not faces and self._cnn is not None:
-            faces = [Face(_box(d.rect), float(d.confidence), "cnn") for d in self._cnn(image, self.upsample)]
+            faces = [
+                Face(_box(d.rect), float(d.confidence), "cnn")
+                for d in self._cnn(image, self.upsample)
+            ]
         return sorted(faces, key=lambda f: -f.score)
 
     def landmarks(self, image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:

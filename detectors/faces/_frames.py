@@ -21,10 +21,29 @@ from PIL import Image, ImageOps
 
 from .._errors import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "FrameSet", "read_frames", "sample_indices", "landmark_path", "media_kind"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "FrameSet",
+    "read_frames",
+    "sample_indices",
+    "landmark_path",
+    "media_kind",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".m4v",
+    ".wmv",
+    ".flv",
+)
 
 
 def landmark_path(image_path: str | os.PathLike) -> Path:
@@ -109,7 +128,9 @@ class FrameSet:
         cap = cv2.VideoCapture(str(self.path))
         try:
             if not cap.isOpened():
-                raise DataError(f"cannot open video {self.path} (not a video, or a codec OpenCV lacks)")
+                raise DataError(
+                    f"cannot open video {self.path} (not a video, or a codec OpenCV lacks)"
+                )
             wanted = self.wanted
             if self.total <= 0:  # unknown length: count the frames first
                 n = 0
@@ -118,7 +139,9 @@ class FrameSet:
                 cap.release()
                 cap = cv2.VideoCapture(str(self.path))
                 self.total = n
-                wanted = self.wanted = sample_indices(n, frames=self.frames_arg, stride=self.stride_arg)
+                wanted = self.wanted = sample_indices(
+                    n, frames=self.frames_arg, stride=self.stride_arg
+                )
             keep = set(wanted)
             last = max(wanted) if wanted else -1
             index, decoded = 0, 0
@@ -139,7 +162,9 @@ class FrameSet:
             cap.release()
 
 
-def read_frames(path: str | os.PathLike, *, frames: int | None = 32, stride: int | None = None) -> FrameSet:
+def read_frames(
+    path: str | os.PathLike, *, frames: int | None = 32, stride: int | None = None
+) -> FrameSet:
     """The frames of ``path`` (a video, an image or a folder of images) to process.
 
     Raises
@@ -157,7 +182,15 @@ def read_frames(path: str | os.PathLike, *, frames: int | None = 32, stride: int
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise DataError(f"folder {path} holds no image ({', '.join(IMAGE_EXTENSIONS)})")
-        return FrameSet(path, kind, len(files), sample_indices(len(files), frames=frames, stride=stride), frames, stride, _files=files)
+        return FrameSet(
+            path,
+            kind,
+            len(files),
+            sample_indices(len(files), frames=frames, stride=stride),
+            frames,
+            stride,
+            _files=files,
+        )
     if kind == "video":
         import cv2
 
@@ -168,5 +201,14 @@ def read_frames(path: str | os.PathLike, *, frames: int | None = 32, stride: int
             total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         finally:
             cap.release()
-        return FrameSet(path, kind, max(total, 0), sample_indices(total, frames=frames, stride=stride), frames, stride)
-    raise DataError(f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})")
+        return FrameSet(
+            path,
+            kind,
+            max(total, 0),
+            sample_indices(total, frames=frames, stride=stride),
+            frames,
+            stride,
+        )
+    raise DataError(
+        f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"
+    )

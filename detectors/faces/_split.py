@@ -84,7 +84,9 @@ def split_identities(
     """
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, found {list(fractions)}")
+        raise ValueError(
+            f"fractions must be three non-negative numbers summing to 1, found {list(fractions)}"
+        )
     comp = identity_components(identities, sep=sep)
     n_rows, n_comp = len(comp), int(comp.max()) + 1 if len(comp) else 0
     if n_rows == 0:
@@ -106,8 +108,13 @@ def split_identities(
 
     def gain(c: int, s: int, sign: float) -> float:
         """Change of the cost when component c joins (sign +1) or leaves (-1) split s."""
-        stratum_term = (((held[s] + sign * counts[c] - target[s]) / totals) ** 2 - ((held[s] - target[s]) / totals) ** 2).sum()
-        size_term = ((held_size[s] + sign * sizes[c] - size_target[s]) / n_rows) ** 2 - ((held_size[s] - size_target[s]) / n_rows) ** 2
+        stratum_term = (
+            ((held[s] + sign * counts[c] - target[s]) / totals) ** 2
+            - ((held[s] - target[s]) / totals) ** 2
+        ).sum()
+        size_term = ((held_size[s] + sign * sizes[c] - size_target[s]) / n_rows) ** 2 - (
+            (held_size[s] - size_target[s]) / n_rows
+        ) ** 2
         return float(stratum_term + size_term)
 
     open_splits = [s for s in range(3) if fr[s] > 0]

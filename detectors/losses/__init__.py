@@ -6,7 +6,15 @@ family (bi-level for PG-FDD, DAG-FDD, DAW-FDD).
 """
 
 from ._contrastive import contrastive_regularization
-from ._cvar import FLOAT32_EXP_OVERFLOW, bilevel_cvar_loss, cvar, dag_fdd_loss, daw_fdd_loss, grouped_cvar, smoothed_cvar
+from ._cvar import (
+    FLOAT32_EXP_OVERFLOW,
+    bilevel_cvar_loss,
+    cvar,
+    dag_fdd_loss,
+    daw_fdd_loss,
+    grouped_cvar,
+    smoothed_cvar,
+)
 from ._ldam import LDAMLoss, ldam_margins
 from ._reconstruction import reconstruction_l1
 

@@ -11,10 +11,16 @@ __all__ = ["contrastive_regularization"]
 
 def _permute_within(labels: Tensor, generator: torch.Generator | None) -> Tensor:
     """For each row, the index of a random row with the same label (a random permutation per label)."""
-    noise = torch.rand(labels.numel(), generator=generator, device=labels.device if generator is None else generator.device)
+    noise = torch.rand(
+        labels.numel(),
+        generator=generator,
+        device=labels.device if generator is None else generator.device,
+    )
     noise = noise.to(labels.device)
     by_label = torch.argsort(labels, stable=True)
-    shuffled = torch.argsort(labels.to(noise.dtype) * 2 + noise)  # same label blocks, random order inside
+    shuffled = torch.argsort(
+        labels.to(noise.dtype) * 2 + noise
+    )  # same label blocks, random order inside
     source = torch.empty_like(by_label)
     source[by_label] = shuffled
     return source
@@ -54,4 +60,9 @@ def contrastive_regularization(
     def triplet(a: Tensor, p: Tensor, q: Tensor) -> Tensor:
         return F.triplet_margin_loss(a, p, q, margin=margin, p=2, eps=1e-6)
 
-    return triplet(shared_r, perm_r, perm_f) + triplet(shared_f, perm_f, perm_r) + triplet(spec_r, same_r, same_f) + triplet(spec_f, same_f, same_r)
+    return (
+        triplet(shared_r, perm_r, perm_f)
+        + triplet(shared_f, perm_f, perm_r)
+        + triplet(spec_r, same_r, same_f)
+        + triplet(spec_f, same_f, same_r)
+    )

@@ -38,7 +38,9 @@ __all__ = [
 FLOAT32_EXP_OVERFLOW = math.log(torch.finfo(torch.float32).max)
 
 
-def grouped_cvar(losses: Tensor, groups: Tensor, num_groups: int, alpha: float) -> tuple[Tensor, Tensor]:
+def grouped_cvar(
+    losses: Tensor, groups: Tensor, num_groups: int, alpha: float
+) -> tuple[Tensor, Tensor]:
     """CVaR_alpha of the losses of each group, vectorised over groups (no host synchronisation).
 
     Parameters
@@ -61,7 +63,9 @@ def grouped_cvar(losses: Tensor, groups: Tensor, num_groups: int, alpha: float) 
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must lie in (0, 1], found {alpha}")
     by_loss = torch.argsort(losses.detach(), descending=True, stable=True)
-    order = by_loss[torch.argsort(groups[by_loss], stable=True)]  # grouped, each group by decreasing loss
+    order = by_loss[
+        torch.argsort(groups[by_loss], stable=True)
+    ]  # grouped, each group by decreasing loss
     sorted_groups = groups[order]
     counts = torch.bincount(groups, minlength=num_groups)
     starts = torch.cumsum(counts, 0) - counts
@@ -84,7 +88,9 @@ def _masked_cvar(values: Tensor, present: Tensor, alpha: float) -> Tensor:
     return grouped_cvar(values, ids, 2, alpha)[0][0]
 
 
-def _smoothed_cvar_slope(lam: Tensor, values: Tensor, present: Tensor, alpha: float, tau1: float, tau2: float) -> Tensor:
+def _smoothed_cvar_slope(
+    lam: Tensor, values: Tensor, present: Tensor, alpha: float, tau1: float, tau2: float
+) -> Tensor:
     """dH/dlambda for a batch of candidate lambdas ``lam`` (K,) -> (K,)."""
     sig = torch.sigmoid((values[None, :] - lam[:, None]) / tau1) * present[None, :]
     return 1.0 + (tau2 / alpha) * lam - sig.sum(1) / (alpha * present.sum())
@@ -130,7 +136,9 @@ def smoothed_cvar(
     for _ in range(rounds):
         lam = lo + (hi - lo) * steps
         negative = _smoothed_cvar_slope(lam, v, present, alpha, tau1, tau2) < 0
-        last_neg = (negative.to(torch.long).sum() - 1).clamp(0, grid - 2)  # slope increases with lambda
+        last_neg = (negative.to(torch.long).sum() - 1).clamp(
+            0, grid - 2
+        )  # slope increases with lambda
         lo, hi = lam[last_neg], lam[last_neg + 1]
     lam_star = (lo + hi) / 2
     if overflow_guard:
@@ -165,7 +173,14 @@ def dag_fdd_loss(losses: Tensor, alpha: float = 0.5) -> Tensor:
     return cvar(losses, alpha)
 
 
-def daw_fdd_loss(losses: Tensor, groups: Tensor, num_groups: int, *, alpha_inner: float = 0.9, alpha_outer: float = 0.5) -> Tensor:
+def daw_fdd_loss(
+    losses: Tensor,
+    groups: Tensor,
+    num_groups: int,
+    *,
+    alpha_inner: float = 0.9,
+    alpha_outer: float = 0.5,
+) -> Tensor:
     """DAW-FDD (demographic-aware): plain ``CVaR_alpha_outer`` over groups of ``CVaR_alpha_inner`` per group (spec 10)."""
     values, present = grouped_cvar(losses, groups, num_groups, alpha_inner)
     return _masked_cvar(values, present, alpha_outer)

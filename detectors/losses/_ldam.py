@@ -23,7 +23,9 @@ def ldam_margins(counts: Sequence[int], max_margin: float = 0.5) -> Tensor:
     if not (n > 0).any():
         return torch.full(n.shape, float(max_margin), dtype=torch.float32)
     n_min = n[n > 0].min()
-    margins = torch.where(n > 0, max_margin * (n_min / n.clamp(min=1)) ** 0.25, torch.full_like(n, max_margin))
+    margins = torch.where(
+        n > 0, max_margin * (n_min / n.clamp(min=1)) ** 0.25, torch.full_like(n, max_margin)
+    )
     return margins.float()
 
 
@@ -47,5 +49,7 @@ class LDAMLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         is_target = F.one_hot(target, logits.shape[1]).bool()
-        shifted = torch.where(is_target, logits - self.margins.to(logits.dtype)[target][:, None], logits)
+        shifted = torch.where(
+            is_target, logits - self.margins.to(logits.dtype)[target][:, None], logits
+        )
         return F.cross_entropy(self.scale * shifted, target)

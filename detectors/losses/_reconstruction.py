@@ -8,7 +8,14 @@ from torch import Tensor
 __all__ = ["reconstruction_l1"]
 
 
-def reconstruction_l1(real: Tensor, fake: Tensor, self_real: Tensor, self_fake: Tensor, cross_to_real: Tensor, cross_to_fake: Tensor) -> Tensor:
+def reconstruction_l1(
+    real: Tensor,
+    fake: Tensor,
+    self_real: Tensor,
+    self_fake: Tensor,
+    cross_to_real: Tensor,
+    cross_to_fake: Tensor,
+) -> Tensor:
     """``L1(fake, self_fake) + L1(real, self_real) + L1(fake, cross_to_fake) + L1(real, cross_to_real)``.
 
     Each L1 is the mean absolute error over all elements; images in the model's input scale.

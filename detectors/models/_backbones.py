@@ -49,7 +49,10 @@ class TorchvisionEfficientNet(nn.Module):
 
     def __init__(self, variant: str) -> None:
         super().__init__()
-        factory = {"b3": torchvision.models.efficientnet_b3, "b4": torchvision.models.efficientnet_b4}[variant]
+        factory = {
+            "b3": torchvision.models.efficientnet_b3,
+            "b4": torchvision.models.efficientnet_b4,
+        }[variant]
         self.body = factory(weights=None)
         self.body.classifier = nn.Identity()
         self.out_channels = {"b3": 1536, "b4": 1792}[variant]
@@ -70,10 +73,14 @@ class TinyConvNet(nn.Module):
         Channels of the five stages; ``out_channels = widths[-1]``.
     """
 
-    def __init__(self, widths: tuple[int, ...] = (8, 16, 32, 32, 64), *, final_relu: bool = True) -> None:
+    def __init__(
+        self, widths: tuple[int, ...] = (8, 16, 32, 32, 64), *, final_relu: bool = True
+    ) -> None:
         super().__init__()
         if len(widths) != 5:
-            raise ConfigError(f"tiny_cnn widths: expected 5 stage widths (stride 32), found {len(widths)}")
+            raise ConfigError(
+                f"tiny_cnn widths: expected 5 stage widths (stride 32), found {len(widths)}"
+            )
         layers: list[nn.Module] = []
         in_ch = 3
         for i, w in enumerate(widths):
@@ -107,11 +114,26 @@ class BackboneSpec:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "xception": BackboneSpec(lambda final_relu=True: _XceptionBackbone(final_relu=final_relu), _HALF, _HALF, 256),
-    "resnet50": BackboneSpec(lambda final_relu=True: TorchvisionResNet50(), _IMAGENET_MEAN, _IMAGENET_STD, 256),
-    "efficientnet_b3": BackboneSpec(lambda final_relu=True: TorchvisionEfficientNet("b3"), _IMAGENET_MEAN, _IMAGENET_STD, 256),
-    "efficientnet_b4": BackboneSpec(lambda final_relu=True: TorchvisionEfficientNet("b4"), _IMAGENET_MEAN, _IMAGENET_STD, 256),
-    "tiny_cnn": BackboneSpec(lambda final_relu=True, widths=(8, 16, 32, 32, 64): TinyConvNet(tuple(widths), final_relu=final_relu), _HALF, _HALF, 64),
+    "xception": BackboneSpec(
+        lambda final_relu=True: _XceptionBackbone(final_relu=final_relu), _HALF, _HALF, 256
+    ),
+    "resnet50": BackboneSpec(
+        lambda final_relu=True: TorchvisionResNet50(), _IMAGENET_MEAN, _IMAGENET_STD, 256
+    ),
+    "efficientnet_b3": BackboneSpec(
+        lambda final_relu=True: TorchvisionEfficientNet("b3"), _IMAGENET_MEAN, _IMAGENET_STD, 256
+    ),
+    "efficientnet_b4": BackboneSpec(
+        lambda final_relu=True: TorchvisionEfficientNet("b4"), _IMAGENET_MEAN, _IMAGENET_STD, 256
+    ),
+    "tiny_cnn": BackboneSpec(
+        lambda final_relu=True, widths=(8, 16, 32, 32, 64): TinyConvNet(
+            tuple(widths), final_relu=final_relu
+        ),
+        _HALF,
+        _HALF,
+        64,
+    ),
 }
 
 
@@ -122,7 +144,9 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def create_backbone(name: str, *, pretrained: str | None = None, strict: bool = True, **kwargs) -> nn.Module:
+def create_backbone(
+    name: str, *, pretrained: str | None = None, strict: bool = True, **kwargs
+) -> nn.Module:
     """Build backbone ``name`` with random weights, then load ``pretrained`` (a local file) if given."""
     spec = backbone_spec(name)
     try:

@@ -20,6 +20,7 @@ def adain(pattern: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
     Note the spatial mean of the result is exactly ``mu_y``: a global average
     pool after AdaIN sees only ``style`` (the fusion degeneracy of spec 1.8).
     """
+
     def stats(t: Tensor) -> tuple[Tensor, Tensor]:
         flat = t.flatten(2)
         mean = flat.mean(-1)[..., None, None]
@@ -65,7 +66,14 @@ class ClassifierHead(nn.Module):
     (logits, pooled) : (Tensor (B, k), Tensor (B, in))
     """
 
-    def __init__(self, in_ch: int, hidden: int, num_classes: int, dropout: float = 0.2, dropout_on_logits: bool = True) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        hidden: int,
+        num_classes: int,
+        dropout: float = 0.2,
+        dropout_on_logits: bool = True,
+    ) -> None:
         super().__init__()
         self.hidden = nn.Linear(in_ch, hidden)
         self.out = nn.Linear(hidden, num_classes)

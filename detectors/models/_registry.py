@@ -39,7 +39,9 @@ class Detector(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor], inference: bool = False) -> dict[str, Any]:
         raise NotImplementedError
 
-    def get_losses(self, batch: dict[str, torch.Tensor], outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def get_losses(
+        self, batch: dict[str, torch.Tensor], outputs: dict[str, Any]
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -48,9 +50,11 @@ _DETECTORS: dict[str, tuple[type[Detector], dict[str, Any]]] = {}
 
 def register_detector(name: str, **fixed: Any) -> Callable[[type[Detector]], type[Detector]]:
     """Class decorator: register ``cls`` under ``name`` with some constructor options fixed."""
+
     def decorate(cls: type[Detector]) -> type[Detector]:
         _DETECTORS[name] = (cls, dict(fixed))
         return cls
+
     return decorate
 
 
@@ -82,7 +86,9 @@ def create_model(name: str, **options: Any) -> Detector:
     known = model_options(name)
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: {', '.join(sorted(known))})"
+        )
     model = cls(**fixed, **options)
     model.init_options = dict(options)  # what predict needs to rebuild it
     model.model_name = name

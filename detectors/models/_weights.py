@@ -76,14 +76,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types (UnpicklingError, RuntimeError, EOFError)
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = [line for line in lines if "WeightsUnpickler error" in line] or lines or [type(exc).__name__]
+        detail = (
+            [line for line in lines if "WeightsUnpickler error" in line]
+            or lines
+            or [type(exc).__name__]
+        )
         raise WeightsError(f"cannot read weights file {path}: {detail[0]}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"weights file {path}: expected a dict of tensors (a state dict), found {type(obj).__name__}")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+        raise WeightsError(
+            f"weights file {path}: expected a dict of tensors (a state dict), found {type(obj).__name__}"
+        )
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
 def load_weights(
@@ -119,7 +125,9 @@ def load_weights(
             report.reshaped.append(key)
         kept[key] = value
     target = module.state_dict()
-    report.missing = sorted(k for k in target if k not in kept and not k.endswith("num_batches_tracked"))
+    report.missing = sorted(
+        k for k in target if k not in kept and not k.endswith("num_batches_tracked")
+    )
     report.unexpected = sorted(k for k in kept if k not in target)
     wrong_shape = [k for k in kept if k in target and kept[k].shape != target[k].shape]
     if wrong_shape:
@@ -137,7 +145,12 @@ def load_weights(
         module.load_state_dict(kept, strict=False)
     report.loaded = sum(1 for k in kept if k in target)
     if report.missing or report.unexpected:
-        log.warning("weights %s; missing %s; unexpected %s", report.summary(), report.missing[:5], report.unexpected[:5])
+        log.warning(
+            "weights %s; missing %s; unexpected %s",
+            report.summary(),
+            report.missing[:5],
+            report.unexpected[:5],
+        )
     else:
         log.info("weights %s", report.summary())
     return report

@@ -52,8 +52,18 @@ from ._registry import Detector, register_detector
 __all__ = ["PGFDD", "VARIANTS", "DEFAULT_LOSS_WEIGHTS"]
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "faithful": {"fusion": "adain", "content_code": "adain", "dropout_on_logits": True, "overflow_guard": True},
-    "fixed": {"fusion": "concat", "content_code": "raw", "dropout_on_logits": False, "overflow_guard": False},
+    "faithful": {
+        "fusion": "adain",
+        "content_code": "adain",
+        "dropout_on_logits": True,
+        "overflow_guard": True,
+    },
+    "fixed": {
+        "fusion": "concat",
+        "content_code": "raw",
+        "dropout_on_logits": False,
+        "overflow_guard": False,
+    },
 }
 
 DEFAULT_LOSS_WEIGHTS = {
@@ -69,9 +79,13 @@ DEFAULT_LOSS_WEIGHTS = {
 class Encoder(nn.Module):
     """Backbone trunk + 1 x 1 channel adapter (conv + BN + ReLU) to ``out_ch`` channels."""
 
-    def __init__(self, backbone: str, out_ch: int, pretrained: str | None, backbone_options: dict[str, Any]) -> None:
+    def __init__(
+        self, backbone: str, out_ch: int, pretrained: str | None, backbone_options: dict[str, Any]
+    ) -> None:
         super().__init__()
-        self.backbone = create_backbone(backbone, pretrained=pretrained, final_relu=False, **backbone_options)
+        self.backbone = create_backbone(
+            backbone, pretrained=pretrained, final_relu=False, **backbone_options
+        )
         self.adapter = ChannelAdapter(self.backbone.out_channels, out_ch)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -81,7 +95,9 @@ class Encoder(nn.Module):
 def _choose(name: str, value: Any, default: Any, allowed: Sequence[Any]) -> Any:
     value = default if value is None else value
     if value not in allowed:
-        raise ConfigError(f"pgfdd option {name}: expected one of {', '.join(map(str, allowed))}, found {value!r}")
+        raise ConfigError(
+            f"pgfdd option {name}: expected one of {', '.join(map(str, allowed))}, found {value!r}"
+        )
     return value
 
 
@@ -141,23 +157,37 @@ class PGFDD(Detector):
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ConfigError(f"pgfdd option variant: expected one of {', '.join(VARIANTS)}, found {variant!r}")
+            raise ConfigError(
+                f"pgfdd option variant: expected one of {', '.join(VARIANTS)}, found {variant!r}"
+            )
         if feature_dim % 16:
-            raise ConfigError(f"pgfdd option feature_dim: expected a multiple of 16, found {feature_dim}")
+            raise ConfigError(
+                f"pgfdd option feature_dim: expected a multiple of 16, found {feature_dim}"
+            )
         base = VARIANTS[variant]
         self.variant = variant
         self.fusion = _choose("fusion", fusion, base["fusion"], ("adain", "concat"))
-        self.content_code = _choose("content_code", content_code, base["content_code"], ("adain", "raw"))
-        logit_dropout = _choose("dropout_on_logits", dropout_on_logits, base["dropout_on_logits"], (True, False))
-        self.overflow_guard = _choose("overflow_guard", overflow_guard, base["overflow_guard"], (True, False))
+        self.content_code = _choose(
+            "content_code", content_code, base["content_code"], ("adain", "raw")
+        )
+        logit_dropout = _choose(
+            "dropout_on_logits", dropout_on_logits, base["dropout_on_logits"], (True, False)
+        )
+        self.overflow_guard = _choose(
+            "overflow_guard", overflow_guard, base["overflow_guard"], (True, False)
+        )
         spec = backbone_spec(backbone)
         self.input_size, self.mean, self.std = spec.input_size, spec.mean, spec.std
         self.num_groups, self.num_specific = num_groups, num_specific
         unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
-            raise ConfigError(f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LOSS_WEIGHTS)})")
+            raise ConfigError(
+                f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LOSS_WEIGHTS)})"
+            )
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
-        self.cvar_options = dict(alpha_inner=alpha_inner, alpha_outer=alpha_outer, tau1=tau1, tau2=tau2)
+        self.cvar_options = dict(
+            alpha_inner=alpha_inner, alpha_outer=alpha_outer, tau1=tau1, tau2=tau2
+        )
         self.contrastive_margin = contrastive_margin
 
         opts = dict(backbone_options or {})
@@ -179,7 +209,11 @@ class PGFDD(Detector):
         self.head_demographic = head(num_groups)
         self.head_fused = head(2)
         self.decoder = ReconstructionDecoder(feature_dim, decoder_dropout)
-        self.ldam = LDAMLoss(group_counts if group_counts is not None else [1] * num_groups, ldam_max_margin, ldam_scale)
+        self.ldam = LDAMLoss(
+            group_counts if group_counts is not None else [1] * num_groups,
+            ldam_max_margin,
+            ldam_scale,
+        )
 
     def _fuse(self, demographic: Tensor, shared: Tensor) -> Tensor:
         if self.fusion == "adain":
@@ -197,15 +231,24 @@ class PGFDD(Detector):
         demographic = self.block_demographic(demographic_map)
         logits_fused, feat_fused = self.head_fused(self._fuse(demographic, shared))
         logits_shared, feat_shared = self.head_shared(shared)
-        out: dict[str, Any] = {"logits": logits_fused, "logits_shared": logits_shared, "feat_fused": feat_fused, "feat_shared": feat_shared}
+        out: dict[str, Any] = {
+            "logits": logits_fused,
+            "logits_shared": logits_shared,
+            "feat_fused": feat_fused,
+            "feat_shared": feat_shared,
+        }
         if inference:
             return out
         out["logits_specific"], out["feat_specific"] = self.head_specific(specific)
         out["logits_demographic"], _ = self.head_demographic(demographic)
-        out["reconstructions"] = self._reconstruct(torch.cat([specific, shared], 1), self.encoder_content(x), demographic_map)
+        out["reconstructions"] = self._reconstruct(
+            torch.cat([specific, shared], 1), self.encoder_content(x), demographic_map
+        )
         return out
 
-    def _reconstruct(self, forgery_code: Tensor, content: Tensor, demographic_map: Tensor) -> dict[str, Tensor]:
+    def _reconstruct(
+        self, forgery_code: Tensor, content: Tensor, demographic_map: Tensor
+    ) -> dict[str, Tensor]:
         n = forgery_code.shape[0] // 2
         if self.content_code == "adain":
             content_code = adain(demographic_map, content)  # research: raw D styled by C, per half
@@ -214,9 +257,16 @@ class PGFDD(Detector):
         f_real, f_fake = forgery_code[:n], forgery_code[n:]
         c_real, c_fake = content_code[:n], content_code[n:]
         # one decoder call for the four decodings (the decoder is per-sample)
-        images = self.decoder(torch.cat([f_fake, f_real, f_fake, f_real]), torch.cat([c_fake, c_real, c_real, c_fake]))
+        images = self.decoder(
+            torch.cat([f_fake, f_real, f_fake, f_real]), torch.cat([c_fake, c_real, c_real, c_fake])
+        )
         self_fake, self_real, cross_to_real, cross_to_fake = images.split(n)
-        return {"self_fake": self_fake, "self_real": self_real, "cross_to_real": cross_to_real, "cross_to_fake": cross_to_fake}
+        return {
+            "self_fake": self_fake,
+            "self_real": self_real,
+            "cross_to_real": cross_to_real,
+            "cross_to_fake": cross_to_fake,
+        }
 
     def get_losses(self, batch: dict[str, Tensor], outputs: dict[str, Any]) -> dict[str, Tensor]:
         """All loss terms and their weighted sum ``overall`` (needs a training forward pass)."""
@@ -236,10 +286,28 @@ class PGFDD(Detector):
         terms = {
             "shared": F.cross_entropy(outputs["logits_shared"], label),
             "specific": F.cross_entropy(outputs["logits_specific"], batch["label_specific"]),
-            "reconstruction": reconstruction_l1(image[:n], image[n:], rec["self_real"], rec["self_fake"], rec["cross_to_real"], rec["cross_to_fake"]),
-            "contrastive": contrastive_regularization(outputs["feat_shared"], outputs["feat_specific"], batch["label_specific"], self.contrastive_margin),
+            "reconstruction": reconstruction_l1(
+                image[:n],
+                image[n:],
+                rec["self_real"],
+                rec["self_fake"],
+                rec["cross_to_real"],
+                rec["cross_to_fake"],
+            ),
+            "contrastive": contrastive_regularization(
+                outputs["feat_shared"],
+                outputs["feat_specific"],
+                batch["label_specific"],
+                self.contrastive_margin,
+            ),
             "demographic": self.ldam(outputs["logits_demographic"].float(), batch["group"]),
-            "fusion": bilevel_cvar_loss(per_sample.float(), batch["group"], self.num_groups, overflow_guard=self.overflow_guard, **self.cvar_options),
+            "fusion": bilevel_cvar_loss(
+                per_sample.float(),
+                batch["group"],
+                self.num_groups,
+                overflow_guard=self.overflow_guard,
+                **self.cvar_options,
+            ),
         }
         terms["overall"] = sum(self.loss_weights[k] * v for k, v in terms.items())
         return terms

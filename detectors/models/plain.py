@@ -76,10 +76,17 @@ class PlainDetector(Detector):
             raise ConfigError(f"option loss: expected one of {', '.join(LOSSES)}, found {loss!r}")
         spec = backbone_spec(backbone)
         self.input_size, self.mean, self.std = spec.input_size, spec.mean, spec.std
-        self.backbone = create_backbone(backbone, pretrained=pretrained, **dict(backbone_options or {}))
+        self.backbone = create_backbone(
+            backbone, pretrained=pretrained, **dict(backbone_options or {})
+        )
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.backbone.out_channels, 2)
-        self.loss, self.alpha, self.alpha_inner, self.alpha_outer = loss, alpha, alpha_inner, alpha_outer
+        self.loss, self.alpha, self.alpha_inner, self.alpha_outer = (
+            loss,
+            alpha,
+            alpha_inner,
+            alpha_outer,
+        )
         self.num_groups = num_groups
 
     def forward(self, batch: dict[str, Tensor], inference: bool = False) -> dict[str, Any]:
@@ -94,5 +101,11 @@ class PlainDetector(Detector):
         elif self.loss == "dag":
             total = dag_fdd_loss(per_sample, self.alpha)
         else:
-            total = daw_fdd_loss(per_sample, batch["group"], self.num_groups, alpha_inner=self.alpha_inner, alpha_outer=self.alpha_outer)
+            total = daw_fdd_loss(
+                per_sample,
+                batch["group"],
+                self.num_groups,
+                alpha_inner=self.alpha_inner,
+                alpha_outer=self.alpha_outer,
+            )
         return {"overall": total, "ce": per_sample.mean().detach()}

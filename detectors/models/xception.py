@@ -22,7 +22,9 @@ __all__ = ["Xception", "load_xception_weights"]
 class SeparableConv2d(nn.Module):
     """Depthwise ``k x k`` convolution (``conv1``) followed by a 1 x 1 pointwise one (``pointwise``)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int = 1) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int = 1
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, in_ch, kernel_size, stride, padding, groups=in_ch, bias=False)
         self.pointwise = nn.Conv2d(in_ch, out_ch, 1, bias=False)
@@ -39,14 +41,26 @@ class Block(nn.Module):
     The ``rep`` indices match the checkpoint layout.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, reps: int, stride: int = 1, start_with_relu: bool = True, grow_first: bool = True) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        reps: int,
+        stride: int = 1,
+        start_with_relu: bool = True,
+        grow_first: bool = True,
+    ) -> None:
         super().__init__()
         if out_ch != in_ch or stride != 1:
             self.skip = nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
             self.skipbn = nn.BatchNorm2d(out_ch)
         else:
             self.skip = None
-        widths = [(in_ch, out_ch)] + [(out_ch, out_ch)] * (reps - 1) if grow_first else [(in_ch, in_ch)] * (reps - 1) + [(in_ch, out_ch)]
+        widths = (
+            [(in_ch, out_ch)] + [(out_ch, out_ch)] * (reps - 1)
+            if grow_first
+            else [(in_ch, in_ch)] * (reps - 1) + [(in_ch, out_ch)]
+        )
         layers: list[nn.Module] = []
         for a, b in widths:
             layers += [nn.ReLU(inplace=True), SeparableConv2d(a, b), nn.BatchNorm2d(b)]
@@ -106,4 +120,6 @@ class Xception(nn.Module):
 
 def load_xception_weights(model: Xception, path: str, *, strict: bool = True) -> WeightsReport:
     """Load a Cadene-layout ImageNet Xception file (2-D pointwise weights reshaped, ``fc`` dropped)."""
-    return load_weights(model, path, drop_prefixes=("fc.", "last_linear."), reshape_pointwise=True, strict=strict)
+    return load_weights(
+        model, path, drop_prefixes=("fc.", "last_linear."), reshape_pointwise=True, strict=strict
+    )

@@ -16,9 +16,20 @@ from conftest import REPO, cli_env
 def test_two_process_ddp_run_with_torchrun(small_data, tmp_path):
     run = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "detectors.train", "--config", "tiny", f"data.root={small_data}", f"run_dir={run}",
-        "train.epochs=2", "device=cpu", "data.batch_size=2",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "detectors.train",
+        "--config",
+        "tiny",
+        f"data.root={small_data}",
+        f"run_dir={run}",
+        "train.epochs=2",
+        "device=cpu",
+        "data.batch_size=2",
     ]
     proc = subprocess.run(cmd, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -28,5 +39,7 @@ def test_two_process_ddp_run_with_torchrun(small_data, tmp_path):
     assert "2 process(es)" in (run / "train.log").read_text()
     with open(run / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["epoch"] for r in rows] == ["1", "2"] and all(0 <= float(r["val_auc"]) <= 1 for r in rows)
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(
+        0 <= float(r["val_auc"]) <= 1 for r in rows
+    )
     assert proc.stderr.count("epoch 1/2:") == 1  # rank 0 logs alone

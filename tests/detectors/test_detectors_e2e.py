@@ -15,13 +15,29 @@ from detectors.data import group_names
 
 
 def _run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def predicted(trained_run, synth_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("pred") / "out"
-    proc = _run("detectors.predict", "--checkpoint", str(trained_run / "best.pt"), "--csv", str(synth_data / "test.csv"), "--out", str(out), "--seed-layout")
+    proc = _run(
+        "detectors.predict",
+        "--checkpoint",
+        str(trained_run / "best.pt"),
+        "--csv",
+        str(synth_data / "test.csv"),
+        "--out",
+        str(out),
+        "--seed-layout",
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote 48 predictions to {out}" in proc.stdout
     return out
@@ -30,11 +46,21 @@ def predicted(trained_run, synth_data, tmp_path_factory):
 def test_synthetic_data_set_has_the_research_layout(synth_data):
     for name in ("faketrain.csv", "realtrain.csv", "fakeval.csv", "realval.csv", "test.csv"):
         frame = pd.read_csv(synth_data / name)
-        assert list(frame.columns[:7]) == ["img_path", "label", "ismale", "isasian", "iswhite", "isblack", "intersec_label"]
+        assert list(frame.columns[:7]) == [
+            "img_path",
+            "label",
+            "ismale",
+            "isasian",
+            "iswhite",
+            "isblack",
+            "intersec_label",
+        ]
         assert ("spe_label" in frame.columns) == name.startswith("fake")
     test = pd.read_csv(synth_data / "test.csv")
     assert set(test["label"]) == {0, 1} and "video_id" in test.columns
-    train_videos = set(pd.read_csv(synth_data / "faketrain.csv")["video_id"]) | set(pd.read_csv(synth_data / "realtrain.csv")["video_id"])
+    train_videos = set(pd.read_csv(synth_data / "faketrain.csv")["video_id"]) | set(
+        pd.read_csv(synth_data / "realtrain.csv")["video_id"]
+    )
     assert not train_videos & set(test["video_id"])  # held-out identities
 
 
@@ -44,7 +70,9 @@ def test_trained_detector_beats_chance_on_held_out_images(predicted, synth_data)
     assert preds.ndim == 1 and preds.dtype == np.float64 and ((preds >= 0) & (preds <= 1)).all()
     assert labels.tolist() == pd.read_csv(synth_data / "test.csv")["label"].tolist()
     auc = roc_auc_score(labels, preds)
-    assert auc >= 0.7, auc  # 24 real vs 24 fake held-out images: chance gives ~0.5 (p < 0.01 for 0.7)
+    assert auc >= 0.7, (
+        auc
+    )  # 24 real vs 24 fake held-out images: chance gives ~0.5 (p < 0.01 for 0.7)
 
 
 def test_prediction_files_agree_with_each_other(predicted, synth_data):
@@ -57,8 +85,20 @@ def test_prediction_files_agree_with_each_other(predicted, synth_data):
     passed = pd.read_csv(predicted / "test.csv")
     pd.testing.assert_frame_equal(source, passed)  # columns and row order unchanged
     table = pd.read_csv(predicted / "predictions.csv")
-    assert list(table.columns) == ["row", "img_path", "label", "intersec_label", "group", "video_id", "logit_real", "logit_fake", "prob_fake"]
-    assert table["row"].tolist() == list(range(len(source))) and np.allclose(table["prob_fake"], preds)
+    assert list(table.columns) == [
+        "row",
+        "img_path",
+        "label",
+        "intersec_label",
+        "group",
+        "video_id",
+        "logit_real",
+        "logit_fake",
+        "prob_fake",
+    ]
+    assert table["row"].tolist() == list(range(len(source))) and np.allclose(
+        table["prob_fake"], preds
+    )
     assert table["group"].tolist() == [group_names("ff++")[g] for g in source["intersec_label"]]
 
 
@@ -89,7 +129,13 @@ def test_frame_scores_are_aggregated_per_video(predicted, synth_data):
 
 
 def test_fairaudit_reports_on_the_predictions_unchanged(predicted):
-    proc = _run("fairaudit", "report", str(predicted / "preds.npy"), str(predicted / "labels.npy"), str(predicted / "test.csv"))
+    proc = _run(
+        "fairaudit",
+        "report",
+        str(predicted / "preds.npy"),
+        str(predicted / "labels.npy"),
+        str(predicted / "test.csv"),
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("gender", "race", "male", "white", "fpr_range"):
         assert name in proc.stdout
@@ -97,7 +143,9 @@ def test_fairaudit_reports_on_the_predictions_unchanged(predicted):
 
 
 def test_fairaudit_reads_the_seed_layout(predicted):
-    proc = _run("fairaudit", "report", str(predicted / "seed_layout"), "--dataset", "ff++", "--n-boot", "0")
+    proc = _run(
+        "fairaudit", "report", str(predicted / "seed_layout"), "--dataset", "ff++", "--n-boot", "0"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "male" in proc.stdout and "logits" in proc.stdout
 
@@ -114,7 +162,16 @@ def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path, 
     frame.loc[5, "img_path"] = str(tmp_path / "broken.png")
     frame.to_csv(tmp_path / "test.csv", index=False)
     out = tmp_path / "out"
-    argv = ["--checkpoint", str(trained_run / "last.pt"), "--csv", str(tmp_path / "test.csv"), "--out", str(out), "--num-workers", "0"]
+    argv = [
+        "--checkpoint",
+        str(trained_run / "last.pt"),
+        "--csv",
+        str(tmp_path / "test.csv"),
+        "--out",
+        str(out),
+        "--num-workers",
+        "0",
+    ]
     assert run_cli("detectors.predict", predict_main, argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.png" in err[0] and "row 3 (line 5)" in err[0]
@@ -122,13 +179,23 @@ def test_predict_skips_bad_images_when_asked(trained_run, synth_data, tmp_path, 
     frame.to_csv(tmp_path / "test.csv", index=False)
     assert run_cli("detectors.predict", predict_main, argv) == 2  # now the unreadable one
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot read image" in err[0] and "broken.png" in err[0] and "row 5 (line 7)" in err[0]
+    assert (
+        len(err) == 1
+        and "cannot read image" in err[0]
+        and "broken.png" in err[0]
+        and "row 5 (line 7)" in err[0]
+    )
     frame.loc[3, "img_path"] = str(tmp_path / "missing.png")
     frame.to_csv(tmp_path / "test.csv", index=False)
     assert run_cli("detectors.predict", predict_main, argv + ["--skip-bad-images"]) == 0
     assert pd.read_csv(out / "skipped.csv")["row"].tolist() == [3, 5]
     kept = pd.read_csv(out / "test.csv")
-    assert len(kept) == len(source) - 2 == len(np.load(out / "preds.npy")) == len(np.load(out / "labels.npy"))
+    assert (
+        len(kept)
+        == len(source) - 2
+        == len(np.load(out / "preds.npy"))
+        == len(np.load(out / "labels.npy"))
+    )
     assert kept["img_path"].tolist() == frame.drop(index=[3, 5])["img_path"].tolist()
 
 
@@ -136,7 +203,14 @@ def test_synth_command_line(tmp_path, capsys):
     from detectors._cli import run_cli
     from detectors.synth import main as synth_main
 
-    assert run_cli("detectors.synth", synth_main, ["--out", str(tmp_path / "d"), "--n", "40", "--dataset", "celebdf", "--size", "32"]) == 0
+    assert (
+        run_cli(
+            "detectors.synth",
+            synth_main,
+            ["--out", str(tmp_path / "d"), "--n", "40", "--dataset", "celebdf", "--size", "32"],
+        )
+        == 0
+    )
     assert "test.csv:" in capsys.readouterr().out
     test = pd.read_csv(tmp_path / "d" / "test.csv")
     assert "isasian" not in test.columns and test["intersec_label"].between(0, 5).all()

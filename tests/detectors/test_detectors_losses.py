@@ -53,7 +53,9 @@ def test_grouped_cvar_matches_per_group_definition():
     for g in range(8):
         assert bool(present[g]) == (g in groups)
         if g in groups:
-            assert values[g].item() == pytest.approx(cvar_brute_force(losses[groups == g], 0.9), rel=1e-12)
+            assert values[g].item() == pytest.approx(
+                cvar_brute_force(losses[groups == g], 0.9), rel=1e-12
+            )
         else:
             assert values[g].item() == 0
 
@@ -63,7 +65,9 @@ def smoothed_brute_force(values, alpha, tau1, tau2):
         u = (values - lam) / tau1
         return lam + tau2 / (2 * alpha) * lam**2 + np.mean(tau1 * np.logaddexp(0, u)) / alpha
 
-    res = minimize_scalar(h, bounds=(values.min() - 1000, values.max()), method="bounded", options={"xatol": 1e-12})
+    res = minimize_scalar(
+        h, bounds=(values.min() - 1000, values.max()), method="bounded", options={"xatol": 1e-12}
+    )
     grid = np.linspace(values.min() - 1, values.max(), 200001)
     return min(res.fun, min(h(x) for x in grid[::1000])), h
 
@@ -73,7 +77,9 @@ def test_smoothed_cvar_equals_its_minimum(seed):
     rng = np.random.default_rng(seed)
     values = rng.uniform(0.2, 1.5, int(rng.integers(1, 9)))
     expected, _ = smoothed_brute_force(values, 0.5, 1e-3, 1e-4)
-    got = smoothed_cvar(torch.tensor(values), torch.ones(len(values), dtype=torch.bool), 0.5, 1e-3, 1e-4).item()
+    got = smoothed_cvar(
+        torch.tensor(values), torch.ones(len(values), dtype=torch.bool), 0.5, 1e-3, 1e-4
+    ).item()
     assert got == pytest.approx(expected, abs=1e-9)
 
 
@@ -84,17 +90,28 @@ def test_overflow_guard_confines_lambda_like_the_research_search():
     guarded = smoothed_cvar(values, present, 0.5, 1e-3, 1e-4, overflow_guard=True)
     _, h = smoothed_brute_force(values.numpy(), 0.5, 1e-3, 1e-4)
     boundary = 1.0 - FLOAT32_EXP_OVERFLOW * 1e-3
-    assert guarded.item() == pytest.approx(h(boundary), abs=1e-9)  # the minimum over lambda >= boundary
+    assert guarded.item() == pytest.approx(
+        h(boundary), abs=1e-9
+    )  # the minimum over lambda >= boundary
     assert guarded.item() > exact.item() + 0.01
-    close = torch.tensor([0.50, 0.52, 0.55], dtype=torch.float64)  # spread < 0.0887: the guard is inactive
+    close = torch.tensor(
+        [0.50, 0.52, 0.55], dtype=torch.float64
+    )  # spread < 0.0887: the guard is inactive
     p3 = torch.ones(3, dtype=torch.bool)
-    assert smoothed_cvar(close, p3, overflow_guard=True).item() == pytest.approx(smoothed_cvar(close, p3).item(), abs=1e-12)
+    assert smoothed_cvar(close, p3, overflow_guard=True).item() == pytest.approx(
+        smoothed_cvar(close, p3).item(), abs=1e-12
+    )
 
 
 def test_smoothed_cvar_ignores_absent_groups():
     values = torch.tensor([0.3, 99.0, 0.8], dtype=torch.float64)
     with_absent = smoothed_cvar(values, torch.tensor([True, False, True]))
-    assert with_absent.item() == pytest.approx(smoothed_cvar(torch.tensor([0.3, 0.8], dtype=torch.float64), torch.ones(2, dtype=torch.bool)).item(), abs=1e-12)
+    assert with_absent.item() == pytest.approx(
+        smoothed_cvar(
+            torch.tensor([0.3, 0.8], dtype=torch.float64), torch.ones(2, dtype=torch.bool)
+        ).item(),
+        abs=1e-12,
+    )
 
 
 def test_bilevel_loss_is_outer_over_inner_and_differentiable():
@@ -102,11 +119,17 @@ def test_bilevel_loss_is_outer_over_inner_and_differentiable():
     losses = torch.tensor(rng.exponential(0.7, 32), requires_grad=True)
     groups = torch.tensor(rng.integers(0, 8, 32))
     loss = bilevel_cvar_loss(losses, groups, 8)
-    inner = [cvar_brute_force(losses.detach().numpy()[groups.numpy() == g], 0.9) for g in range(8) if (groups == g).any()]
+    inner = [
+        cvar_brute_force(losses.detach().numpy()[groups.numpy() == g], 0.9)
+        for g in range(8)
+        if (groups == g).any()
+    ]
     expected, _ = smoothed_brute_force(np.array(inner), 0.5, 1e-3, 1e-4)
     assert loss.item() == pytest.approx(expected, abs=1e-9)
     loss.backward()
-    assert losses.grad.sum().item() == pytest.approx(1.0, abs=1e-3)  # envelope: weights sum to ~1 at the optimum
+    assert losses.grad.sum().item() == pytest.approx(
+        1.0, abs=1e-3
+    )  # envelope: weights sum to ~1 at the optimum
     assert (losses.grad >= 0).all()
 
 
@@ -114,22 +137,41 @@ def test_dag_and_daw_losses():
     rng = np.random.default_rng(2)
     l = rng.exponential(1, 40)
     g = rng.integers(0, 4, 40)
-    assert dag_fdd_loss(torch.tensor(l), 0.5).item() == pytest.approx(cvar_brute_force(l, 0.5), rel=1e-12)
+    assert dag_fdd_loss(torch.tensor(l), 0.5).item() == pytest.approx(
+        cvar_brute_force(l, 0.5), rel=1e-12
+    )
     inner = np.array([cvar_brute_force(l[g == k], 0.9) for k in range(4)])
     got = daw_fdd_loss(torch.tensor(l), torch.tensor(g), 8, alpha_inner=0.9, alpha_outer=0.5).item()
-    assert got == pytest.approx(cvar_brute_force(inner, 0.5), rel=1e-12)  # groups 4..7 absent, not counted
+    assert got == pytest.approx(
+        cvar_brute_force(inner, 0.5), rel=1e-12
+    )  # groups 4..7 absent, not counted
 
 
 def test_ldam_margins_follow_the_counts():
-    counts = [2475, 25443, 1468, 4163, 8013, 31281, 1111, 2185]  # the research code's FF++ constants
+    counts = [
+        2475,
+        25443,
+        1468,
+        4163,
+        8013,
+        31281,
+        1111,
+        2185,
+    ]  # the research code's FF++ constants
     m = ldam_margins(counts).numpy()
     assert m.max() == pytest.approx(0.5) and np.argmax(m) == int(np.argmin(counts))
     ratio = m / np.asarray(counts, dtype=float) ** -0.25
     assert np.allclose(ratio, ratio[0])  # m_j proportional to n_j^(-1/4)
-    assert np.allclose(m, [0.4093, 0.2286, 0.4664, 0.3594, 0.3051, 0.2171, 0.5000, 0.4222], atol=1e-4)  # spec 2.5
+    assert np.allclose(
+        m, [0.4093, 0.2286, 0.4664, 0.3594, 0.3051, 0.2171, 0.5000, 0.4222], atol=1e-4
+    )  # spec 2.5
     assert np.all(np.diff(m[np.argsort(counts)]) <= 0)  # rarer group, larger margin
     m0 = ldam_margins([10, 0, 40]).numpy()
-    assert m0[1] == pytest.approx(0.5) and m0[0] == pytest.approx(0.5) and m0[2] == pytest.approx(0.5 * 0.25**0.25)
+    assert (
+        m0[1] == pytest.approx(0.5)
+        and m0[0] == pytest.approx(0.5)
+        and m0[2] == pytest.approx(0.5 * 0.25**0.25)
+    )
 
 
 def test_ldam_loss_subtracts_the_target_margin_before_scaling():
@@ -142,7 +184,9 @@ def test_ldam_loss_subtracts_the_target_margin_before_scaling():
     shifted[1, 1] -= m[1]
     expected = torch.nn.functional.cross_entropy(30 * shifted, target)
     assert loss(logits, target).item() == pytest.approx(expected.item(), rel=1e-6)
-    assert loss.margins.dtype == torch.float32 and "margins" in loss.state_dict()  # device-agnostic buffer
+    assert (
+        loss.margins.dtype == torch.float32 and "margins" in loss.state_dict()
+    )  # device-agnostic buffer
 
 
 def test_contrastive_regularization_is_seeded_and_matches_its_definition():
@@ -151,8 +195,12 @@ def test_contrastive_regularization_is_seeded_and_matches_its_definition():
     shared = torch.randn(2 * n, 6)
     specific = torch.randn(2 * n, 6)
     spe = torch.tensor([0, 0, 0, 0, 1, 2, 1, 2])
-    a = contrastive_regularization(shared, specific, spe, generator=torch.Generator().manual_seed(1))
-    b = contrastive_regularization(shared, specific, spe, generator=torch.Generator().manual_seed(1))
+    a = contrastive_regularization(
+        shared, specific, spe, generator=torch.Generator().manual_seed(1)
+    )
+    b = contrastive_regularization(
+        shared, specific, spe, generator=torch.Generator().manual_seed(1)
+    )
     assert a.item() == b.item()
     # identical rows within each half and class: distances to positives vanish, so each triplet is
     # max(0, eps-distance - ||a - q|| + margin)
@@ -161,7 +209,9 @@ def test_contrastive_regularization_is_seeded_and_matches_its_definition():
     spe = torch.tensor([0] * n + [1] * n)
     loss = contrastive_regularization(shared, specific, spe, margin=3.0)
     assert loss.item() == pytest.approx(0.0, abs=1e-5)  # far apart (distance 24.5 > margin 3)
-    loss_close = contrastive_regularization(torch.zeros(2 * n, 6), torch.zeros(2 * n, 6), spe, margin=3.0)
+    loss_close = contrastive_regularization(
+        torch.zeros(2 * n, 6), torch.zeros(2 * n, 6), spe, margin=3.0
+    )
     assert loss_close.item() == pytest.approx(4 * 3.0, abs=1e-4)
 
 

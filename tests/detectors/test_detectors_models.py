@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from detectors import ConfigError, WeightsError, create_model, list_models
-from detectors.models import Xception, adain, create_backbone, load_weights, load_xception_weights, model_options
+from detectors.models import (
+    Xception,
+    adain,
+    create_backbone,
+    load_weights,
+    load_xception_weights,
+    model_options,
+)
 from detectors.models._layers import ClassifierHead
 
 
@@ -44,17 +51,36 @@ def test_xception_loads_a_cadene_layout_checkpoint_without_missing_keys(cadene):
     assert len(report.reshaped) == n_pointwise == 34
     assert report.loaded == len(state) - 2 and len(report.sha256) == 64
     sd = model.state_dict()
-    assert torch.equal(sd["block1.rep.0.pointwise.weight"], state["block1.rep.0.pointwise.weight"][:, :, None, None])
+    assert torch.equal(
+        sd["block1.rep.0.pointwise.weight"],
+        state["block1.rep.0.pointwise.weight"][:, :, None, None],
+    )
     assert torch.equal(sd["bn4.running_var"], state["bn4.running_var"])
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 2048, 2, 2)
 
 
 def test_xception_parameter_names_follow_the_checkpoint_layout():
     keys = set(Xception().state_dict())
-    for key in ["conv1.weight", "bn1.running_mean", "conv2.weight", "block1.rep.0.conv1.weight", "block1.rep.0.pointwise.weight",
-                "block1.rep.1.weight", "block1.skip.weight", "block1.skipbn.bias", "block2.rep.1.pointwise.weight",
-                "block4.rep.7.pointwise.weight", "block4.rep.8.running_var", "block12.rep.4.pointwise.weight", "block12.skip.weight",
-                "conv3.conv1.weight", "conv3.pointwise.weight", "bn3.weight", "conv4.pointwise.weight", "bn4.bias"]:
+    for key in [
+        "conv1.weight",
+        "bn1.running_mean",
+        "conv2.weight",
+        "block1.rep.0.conv1.weight",
+        "block1.rep.0.pointwise.weight",
+        "block1.rep.1.weight",
+        "block1.skip.weight",
+        "block1.skipbn.bias",
+        "block2.rep.1.pointwise.weight",
+        "block4.rep.7.pointwise.weight",
+        "block4.rep.8.running_var",
+        "block12.rep.4.pointwise.weight",
+        "block12.skip.weight",
+        "conv3.conv1.weight",
+        "conv3.pointwise.weight",
+        "bn3.weight",
+        "conv4.pointwise.weight",
+        "bn4.bias",
+    ]:
         assert key in keys, key
     assert "block4.skip.weight" not in keys  # identity skip in the middle flow
     assert Xception()(torch.randn(1, 3, 256, 256)).shape == (1, 2048, 8, 8)
@@ -66,7 +92,9 @@ def test_pgfdd_loads_the_imagenet_file_into_each_encoder(cadene):
     for name in ("encoder_forgery", "encoder_content", "encoder_demographic"):
         sd = getattr(model, name).backbone.state_dict()
         assert torch.equal(sd["conv1.weight"], state["conv1.weight"])
-        assert torch.equal(sd["conv4.pointwise.weight"], state["conv4.pointwise.weight"][:, :, None, None])
+        assert torch.equal(
+            sd["conv4.pointwise.weight"], state["conv4.pointwise.weight"][:, :, None, None]
+        )
 
 
 def test_weights_loader_reports_and_refuses_what_does_not_fit(tmp_path):
@@ -75,14 +103,19 @@ def test_weights_loader_reports_and_refuses_what_does_not_fit(tmp_path):
     partial = {k: v for k, v in good.items() if not k.startswith("stages.0.")}
     partial["extra.weight"] = torch.zeros(1)
     torch.save(partial, tmp_path / "partial.pt")
-    with pytest.raises(WeightsError, match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], unexpected 1 \['extra.weight'\]"):
+    with pytest.raises(
+        WeightsError,
+        match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], unexpected 1 \['extra.weight'\]",
+    ):
         load_weights(model, tmp_path / "partial.pt")
     report = load_weights(model, tmp_path / "partial.pt", strict=False)
     assert report.missing == ["stages.0.weight"] and report.unexpected == ["extra.weight"]
     wrong = dict(good)
     wrong["stages.0.weight"] = torch.zeros(1, 1, 1, 1)
     torch.save({"state_dict": {"module." + k: v for k, v in wrong.items()}}, tmp_path / "wrong.pt")
-    with pytest.raises(WeightsError, match=r"wrong shape, e.g. stages.0.weight: file \(1, 1, 1, 1\)"):
+    with pytest.raises(
+        WeightsError, match=r"wrong shape, e.g. stages.0.weight: file \(1, 1, 1, 1\)"
+    ):
         load_weights(model, tmp_path / "wrong.pt")
     with pytest.raises(WeightsError, match="weights file not found"):
         load_weights(model, tmp_path / "nope.pt")
@@ -102,19 +135,24 @@ def test_weights_loader_never_unpickles_objects(tmp_path):
 def test_torchvision_backbones_load_a_local_torchvision_file(tmp_path, name, head):
     import torchvision
 
-    reference = {"resnet50": torchvision.models.resnet50, "efficientnet_b3": torchvision.models.efficientnet_b3}[name](weights=None)
+    reference = {
+        "resnet50": torchvision.models.resnet50,
+        "efficientnet_b3": torchvision.models.efficientnet_b3,
+    }[name](weights=None)
     path = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), path)
     backbone = create_backbone(name, pretrained=str(path))
     sd = backbone.state_dict()
     key = "body.conv1.weight" if name == "resnet50" else "body.features.0.0.weight"
-    assert torch.equal(sd[key], reference.state_dict()[key[len("body."):]])
+    assert torch.equal(sd[key], reference.state_dict()[key[len("body.") :]])
     assert not any(k.startswith("body." + head) for k in sd)
     assert backbone(torch.randn(1, 3, 64, 64)).shape == (1, backbone.out_channels, 2, 2)
 
 
 def test_registry_and_option_validation():
-    assert {"pgfdd", "xception", "resnet50", "efficientnet_b3", "efficientnet_b4", "plain"} <= set(list_models())
+    assert {"pgfdd", "xception", "resnet50", "efficientnet_b3", "efficientnet_b4", "plain"} <= set(
+        list_models()
+    )
     with pytest.raises(ConfigError, match=r"unknown model 'ucf' \(known: "):
         create_model("ucf")
     with pytest.raises(ConfigError, match=r"unknown option\(s\) lr for model 'pgfdd'"):
@@ -132,7 +170,11 @@ def test_registry_and_option_validation():
 @pytest.mark.parametrize("loss", ["ce", "dag", "daw"])
 def test_plain_detectors_follow_the_contract(name, loss):
     model = create_model(name, loss=loss)
-    batch = {"image": torch.randn(4, 3, 64, 64), "label": torch.tensor([0, 0, 1, 1]), "group": torch.tensor([0, 5, 0, 7])}
+    batch = {
+        "image": torch.randn(4, 3, 64, 64),
+        "label": torch.tensor([0, 0, 1, 1]),
+        "group": torch.tensor([0, 5, 0, 7]),
+    }
     out = model(batch)
     assert out["logits"].shape == (4, 2)
     losses = model.get_losses(batch, out)
@@ -141,7 +183,9 @@ def test_plain_detectors_follow_the_contract(name, loss):
 
 def _tiny_pgfdd(variant, seed=0):
     torch.manual_seed(seed)
-    return create_model("pgfdd", variant=variant, backbone="tiny_cnn", feature_dim=32, head_hidden=32)
+    return create_model(
+        "pgfdd", variant=variant, backbone="tiny_cnn", feature_dim=32, head_hidden=32
+    )
 
 
 def _pair_batch(n=3, size=64):
@@ -159,13 +203,39 @@ def test_pgfdd_outputs_and_losses(variant):
     model = _tiny_pgfdd(variant)
     batch = _pair_batch()
     out = model(batch)
-    assert out["logits"].shape == (6, 2) and out["logits_specific"].shape == (6, 6) and out["logits_demographic"].shape == (6, 8)
-    assert set(out["reconstructions"]) == {"self_fake", "self_real", "cross_to_real", "cross_to_fake"}
+    assert (
+        out["logits"].shape == (6, 2)
+        and out["logits_specific"].shape == (6, 6)
+        and out["logits_demographic"].shape == (6, 8)
+    )
+    assert set(out["reconstructions"]) == {
+        "self_fake",
+        "self_real",
+        "cross_to_real",
+        "cross_to_fake",
+    }
     assert out["reconstructions"]["self_real"].shape == (3, 3, 64, 64)
     losses = model.get_losses(batch, out)
-    assert set(losses) == {"overall", "shared", "specific", "reconstruction", "contrastive", "demographic", "fusion"}
-    weights = {"shared": 1, "specific": 0.1, "reconstruction": 0.3, "contrastive": 0.05, "demographic": 0.1, "fusion": 1}
-    assert losses["overall"].item() == pytest.approx(sum(w * losses[k].item() for k, w in weights.items()), rel=1e-6)
+    assert set(losses) == {
+        "overall",
+        "shared",
+        "specific",
+        "reconstruction",
+        "contrastive",
+        "demographic",
+        "fusion",
+    }
+    weights = {
+        "shared": 1,
+        "specific": 0.1,
+        "reconstruction": 0.3,
+        "contrastive": 0.05,
+        "demographic": 0.1,
+        "fusion": 1,
+    }
+    assert losses["overall"].item() == pytest.approx(
+        sum(w * losses[k].item() for k, w in weights.items()), rel=1e-6
+    )
     losses["overall"].backward()
     model.eval()
     inference = model(batch, inference=True)
@@ -204,15 +274,29 @@ def test_dropout_on_logits_in_faithful_heads_only():
     x = torch.randn(64, 8, 2, 2)
     assert (faithful(x)[0] == 0).float().mean() > 0.3
     assert (fixed(x)[0] == 0).sum() == 0
-    assert _tiny_pgfdd("faithful").head_fused.dropout_on_logits and not _tiny_pgfdd("fixed").head_fused.dropout_on_logits
+    assert (
+        _tiny_pgfdd("faithful").head_fused.dropout_on_logits
+        and not _tiny_pgfdd("fixed").head_fused.dropout_on_logits
+    )
 
 
 def test_pgfdd_variant_switches_and_the_fused_block():
     faithful, fixed = _tiny_pgfdd("faithful"), _tiny_pgfdd("fixed")
-    assert (faithful.fusion, faithful.content_code, faithful.overflow_guard) == ("adain", "adain", True)
+    assert (faithful.fusion, faithful.content_code, faithful.overflow_guard) == (
+        "adain",
+        "adain",
+        True,
+    )
     assert (fixed.fusion, fixed.content_code, fixed.overflow_guard) == ("concat", "raw", False)
     assert not hasattr(faithful, "block_fused") and hasattr(fixed, "block_fused")
-    mixed = create_model("pgfdd", variant="faithful", backbone="tiny_cnn", feature_dim=32, head_hidden=32, fusion="concat")
+    mixed = create_model(
+        "pgfdd",
+        variant="faithful",
+        backbone="tiny_cnn",
+        feature_dim=32,
+        head_hidden=32,
+        fusion="concat",
+    )
     assert mixed.fusion == "concat" and mixed.overflow_guard
 
 
@@ -225,6 +309,8 @@ def test_pgfdd_rejects_an_input_size_its_decoder_cannot_reconstruct():
 
 def test_ldam_counts_reach_the_model():
     counts = [5, 50, 1, 9, 20, 80, 2, 7]
-    model = create_model("pgfdd", backbone="tiny_cnn", feature_dim=32, head_hidden=32, group_counts=counts)
+    model = create_model(
+        "pgfdd", backbone="tiny_cnn", feature_dim=32, head_hidden=32, group_counts=counts
+    )
     assert model.ldam.margins[2].item() == pytest.approx(0.5)
     assert model.ldam.margins[5].item() == pytest.approx(0.5 * (1 / 80) ** 0.25, rel=1e-6)

@@ -15,7 +15,9 @@ from detectors.config import load_config
 
 def _model(seed=0, momentum=0.1):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8, momentum=momentum), nn.ReLU(), nn.Linear(8, 2))
+    return nn.Sequential(
+        nn.Linear(5, 8), nn.BatchNorm1d(8, momentum=momentum), nn.ReLU(), nn.Linear(8, 2)
+    )
 
 
 def _data(seed=1):
@@ -92,7 +94,9 @@ def test_bn_running_stats_are_unchanged_by_the_second_pass(momentum):
     with frozen_bn_stats(model):
         out = model(x)
         _loss(model, x, y).backward()
-    assert torch.equal(bn.running_mean, after_first[0]) and torch.equal(bn.running_var, after_first[1])
+    assert torch.equal(bn.running_mean, after_first[0]) and torch.equal(
+        bn.running_var, after_first[1]
+    )
     assert torch.equal(bn.num_batches_tracked, after_first[2])
     # batch statistics are still used to normalise in the second pass
     h = model[0](x)
@@ -155,11 +159,16 @@ def test_scheduler_on_the_base_optimizer_moves_the_shared_learning_rate():
     x, y = _data()
     _sam_step(model, opt, x, y)
     sched.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.05) and opt.param_groups is base.param_groups
+    assert (
+        opt.param_groups[0]["lr"] == pytest.approx(0.05) and opt.param_groups is base.param_groups
+    )
 
 
 def test_fp16_with_sam_is_refused_with_a_clear_message():
-    with pytest.raises(ConfigError, match="train.amp=fp16 cannot be combined with optim.sam=true.*use train.amp=bf16"):
+    with pytest.raises(
+        ConfigError,
+        match="train.amp=fp16 cannot be combined with optim.sam=true.*use train.amp=bf16",
+    ):
         load_config("tiny", ["train.amp=fp16"])
     assert load_config("tiny", ["train.amp=fp16", "optim.sam=false"])["train"]["amp"] == "fp16"
 
@@ -171,7 +180,11 @@ def test_bf16_autocast_sam_step_runs_on_cpu():
     torch.manual_seed(0)
     model = create_model("plain", backbone="tiny_cnn")
     opt = SAM(torch.optim.SGD(model.parameters(), lr=0.01), rho=0.05)
-    batch = {"image": torch.randn(4, 3, 64, 64), "label": torch.tensor([0, 0, 1, 1]), "group": torch.tensor([0, 1, 0, 1])}
+    batch = {
+        "image": torch.randn(4, 3, 64, 64),
+        "label": torch.tensor([0, 0, 1, 1]),
+        "group": torch.tensor([0, 1, 0, 1]),
+    }
     before = [p.detach().clone() for p in model.parameters()]
     losses = sam_step(model, batch, opt, amp="bf16", device=torch.device("cpu"))
     assert torch.isfinite(losses["overall"]) and losses["overall"].dtype == torch.float32

@@ -34,11 +34,18 @@ def _train(data, run, *extra):
 
 # ---- configuration ------------------------------------------------------------------------
 
+
 def test_defaults_then_file_then_command_line(tmp_path):
     path = tmp_path / "exp.yaml"
-    path.write_text("data:\n  batch_size: 3\ntrain:\n  epochs: 7\nmodel:\n  name: plain\n  backbone: tiny_cnn\n")
+    path.write_text(
+        "data:\n  batch_size: 3\ntrain:\n  epochs: 7\nmodel:\n  name: plain\n  backbone: tiny_cnn\n"
+    )
     cfg = load_config(path, ["train.epochs=2", "optim.sam=false", "run_dir=R"])
-    assert cfg["train"]["epochs"] == 2 and cfg["data"]["batch_size"] == 3 and cfg["optim"]["sam"] is False
+    assert (
+        cfg["train"]["epochs"] == 2
+        and cfg["data"]["batch_size"] == 3
+        and cfg["optim"]["sam"] is False
+    )
     assert cfg["optim"]["lr"] == DEFAULTS["optim"]["lr"] and cfg["run_dir"] == "R"
     assert cfg["model"] == {"name": "plain", "backbone": "tiny_cnn"}
 
@@ -46,12 +53,28 @@ def test_defaults_then_file_then_command_line(tmp_path):
 def test_presets_ship_the_paper_setting_and_the_tiny_smoke_run():
     assert {"tiny", "pgfdd-ff++"} <= set(list_presets())
     paper = load_config("pgfdd-ff++")
-    assert paper["optim"] == {"base": "sgd", "sam": True, "rho": 0.05, "adaptive": False, "lr": 0.0005, "momentum": 0.9, "weight_decay": 0.005}
+    assert paper["optim"] == {
+        "base": "sgd",
+        "sam": True,
+        "rho": 0.05,
+        "adaptive": False,
+        "lr": 0.0005,
+        "momentum": 0.9,
+        "weight_decay": 0.005,
+    }
     assert paper["sched"] == {"step_size": 60, "gamma": 0.9} and paper["train"]["epochs"] == 100
     assert paper["data"]["batch_size"] == 16 and paper["data"]["input_size"] == 256
-    assert paper["model"]["name"] == "pgfdd" and paper["model"]["variant"] == "faithful" and paper["model"]["backbone"] == "xception"
+    assert (
+        paper["model"]["name"] == "pgfdd"
+        and paper["model"]["variant"] == "faithful"
+        and paper["model"]["backbone"] == "xception"
+    )
     tiny = load_config("tiny")
-    assert tiny["device"] == "cpu" and tiny["data"]["input_size"] == 64 and tiny["model"]["backbone"] == "tiny_cnn"
+    assert (
+        tiny["device"] == "cpu"
+        and tiny["data"]["input_size"] == 64
+        and tiny["model"]["backbone"] == "tiny_cnn"
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,6 +111,7 @@ def test_switching_detector_on_the_command_line_drops_the_presets_detector_optio
 
 # ---- one-line errors ----------------------------------------------------------------------
 
+
 def _run(capsys, main, argv, prog="detectors.train"):
     code = run_cli(prog, main, argv)
     err = capsys.readouterr().err.strip().splitlines()
@@ -99,14 +123,35 @@ def test_cli_errors_are_one_line_with_exit_code_2(capsys, tmp_path, small_data):
         (["--config", "tiny", "train.epoch=3"], "unknown config key 'train.epoch'"),
         (["--config", "tiny"], "data.root is not set"),
         (["--config", "tiny", f"data.root={tmp_path / 'nope'}"], "not a folder"),
-        (["--config", "tiny", f"data.root={small_data}", "model.lr=1"], "unknown option(s) lr for model 'pgfdd'"),
-        (["--config", "tiny", f"data.root={small_data}", "device=cuda:7"] if not torch.cuda.is_available() else ["--config", "tiny", "device=tpu", f"data.root={small_data}"], "device"),
-        (["--config", "tiny", f"data.root={small_data}", "data.dataset=celebdf"], "intersec_label must be a celebdf group id"),
+        (
+            ["--config", "tiny", f"data.root={small_data}", "model.lr=1"],
+            "unknown option(s) lr for model 'pgfdd'",
+        ),
+        (
+            ["--config", "tiny", f"data.root={small_data}", "device=cuda:7"]
+            if not torch.cuda.is_available()
+            else ["--config", "tiny", "device=tpu", f"data.root={small_data}"],
+            "device",
+        ),
+        (
+            ["--config", "tiny", f"data.root={small_data}", "data.dataset=celebdf"],
+            "intersec_label must be a celebdf group id",
+        ),
     ]
     for argv, message in cases:
         code, err = _run(capsys, train_main, argv + [f"run_dir={tmp_path / 'r'}"])
-        assert code == 2 and len(err) == 1 and err[0].startswith("detectors.train: error: ") and message in err[0], (argv, err)
-    code, err = _run(capsys, predict_main, ["--checkpoint", str(tmp_path / "x.pt"), "--csv", "t.csv", "--out", str(tmp_path)], "detectors.predict")
+        assert (
+            code == 2
+            and len(err) == 1
+            and err[0].startswith("detectors.train: error: ")
+            and message in err[0]
+        ), (argv, err)
+    code, err = _run(
+        capsys,
+        predict_main,
+        ["--checkpoint", str(tmp_path / "x.pt"), "--csv", "t.csv", "--out", str(tmp_path)],
+        "detectors.predict",
+    )
     assert code == 2 and len(err) == 1 and "checkpoint not found" in err[0]
 
 
@@ -115,20 +160,36 @@ def test_missing_training_image_names_file_and_row(capsys, tmp_path, small_data)
     shutil.copytree(small_data, data)
     first = _rows(data / "faketrain.csv")[2]["img_path"]
     (data / first).unlink()
-    code, err = _run(capsys, train_main, ["--config", "tiny", f"data.root={data}", f"run_dir={tmp_path / 'r'}"])
+    code, err = _run(
+        capsys, train_main, ["--config", "tiny", f"data.root={data}", f"run_dir={tmp_path / 'r'}"]
+    )
     assert code == 2 and len(err) == 1
-    assert f"image not found: {data / first}" in err[0] and "row 2 (line 4) of" in err[0] and "faketrain.csv" in err[0]
+    assert (
+        f"image not found: {data / first}" in err[0]
+        and "row 2 (line 4) of" in err[0]
+        and "faketrain.csv" in err[0]
+    )
     assert "--skip-bad-images" in err[0]
 
 
 def test_command_line_error_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "detectors.train", "--config", "tiny", "train.epoch=3"], cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "detectors.train", "--config", "tiny", "train.epoch=3"],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "Traceback" not in proc.stderr
+    )
     assert proc.stderr.startswith("detectors.train: error: unknown config key 'train.epoch'")
 
 
 # ---- a run --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def two_epoch_run(small_data, tmp_path_factory):
@@ -141,12 +202,27 @@ def test_run_folder_holds_config_summary_and_checkpoints(two_epoch_run, small_da
     files = {p.name for p in two_epoch_run.iterdir()}
     assert {"config.yaml", "summary.csv", "last.pt", "train.log"} <= files
     cfg = yaml.safe_load((two_epoch_run / "config.yaml").read_text())
-    assert cfg["data"]["root"] == str(small_data) and cfg["train"]["epochs"] == 2 and cfg["model"]["backbone"] == "tiny_cnn"
+    assert (
+        cfg["data"]["root"] == str(small_data)
+        and cfg["train"]["epochs"] == 2
+        and cfg["model"]["backbone"] == "tiny_cnn"
+    )
     rows = _rows(two_epoch_run / "summary.csv")
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    for column in ("train_overall", "train_fusion", "train_demographic", "val_auc", "val_fpr_gap", "val_loss", "skipped_images", "lr"):
+    for column in (
+        "train_overall",
+        "train_fusion",
+        "train_demographic",
+        "val_auc",
+        "val_fpr_gap",
+        "val_loss",
+        "skipped_images",
+        "lr",
+    ):
         assert column in rows[0]
-    assert [float(r["lr"]) for r in rows] == pytest.approx([0.003, 0.0015])  # StepLR(1, 0.5) stepped per epoch
+    assert [float(r["lr"]) for r in rows] == pytest.approx(
+        [0.003, 0.0015]
+    )  # StepLR(1, 0.5) stepped per epoch
     last = torch.load(two_epoch_run / "last.pt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2 and not any(k.startswith("module.") for k in last["model"])
     assert last["scheduler"]["last_epoch"] == 2
@@ -155,23 +231,38 @@ def test_run_folder_holds_config_summary_and_checkpoints(two_epoch_run, small_da
     best_epoch = int(np.argmax(aucs)) + 1
     best = torch.load(two_epoch_run / "best.pt", map_location="cpu", weights_only=True)
     assert best["epoch"] == best_epoch and best["best_metric"] == pytest.approx(max(aucs), abs=1e-5)
-    assert last["model_options"]["group_counts"] == [int(x) for x in last["model_options"]["group_counts"]]
-    assert sum(last["model_options"]["group_counts"]) == len(_rows(small_data / "faketrain.csv")) + len(_rows(small_data / "realtrain.csv"))
+    assert last["model_options"]["group_counts"] == [
+        int(x) for x in last["model_options"]["group_counts"]
+    ]
+    assert sum(last["model_options"]["group_counts"]) == len(
+        _rows(small_data / "faketrain.csv")
+    ) + len(_rows(small_data / "realtrain.csv"))
 
 
 def test_an_existing_run_is_not_overwritten_silently(capsys, two_epoch_run, small_data):
-    code, err = _run(capsys, train_main, ["--config", "tiny", f"data.root={small_data}", f"run_dir={two_epoch_run}"])
+    code, err = _run(
+        capsys,
+        train_main,
+        ["--config", "tiny", f"data.root={small_data}", f"run_dir={two_epoch_run}"],
+    )
     assert code == 2 and "already holds a run" in err[0]
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(two_epoch_run, small_data, tmp_path):
     run = tmp_path / "resumed"
     assert _train(small_data, run, "train.epochs=1", "sched.step_size=1", "sched.gamma=0.5") == 0
-    assert _train(small_data, run, "train.epochs=2", "sched.step_size=1", "sched.gamma=0.5", "--resume") == 0
+    assert (
+        _train(
+            small_data, run, "train.epochs=2", "sched.step_size=1", "sched.gamma=0.5", "--resume"
+        )
+        == 0
+    )
     a, b = _rows(two_epoch_run / "summary.csv"), _rows(run / "summary.csv")
     assert len(b) == 2
     for row_a, row_b in zip(a, b):
-        assert {k: v for k, v in row_a.items() if k != "seconds"} == {k: v for k, v in row_b.items() if k != "seconds"}
+        assert {k: v for k, v in row_a.items() if k != "seconds"} == {
+            k: v for k, v in row_b.items() if k != "seconds"
+        }
     ca = torch.load(two_epoch_run / "last.pt", map_location="cpu", weights_only=True)
     cb = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     for key in ca["model"]:
@@ -199,7 +290,10 @@ def test_resume_gives_the_same_next_step_loss(small_data, tmp_path):
     for key in expected:
         assert got[key].item() == expected[key].item(), key
     third = Trainer(cfg, DistInfo(), cpu)  # without resuming, the step differs
-    assert third.train_step(third.prepare(next(third.epoch_batches(1))))["overall"].item() != expected["overall"].item()
+    assert (
+        third.train_step(third.prepare(next(third.epoch_batches(1))))["overall"].item()
+        != expected["overall"].item()
+    )
 
 
 def test_same_seed_same_predictions(two_epoch_run, small_data, tmp_path):
@@ -208,13 +302,41 @@ def test_same_seed_same_predictions(two_epoch_run, small_data, tmp_path):
     outs = []
     for run in (two_epoch_run, again):
         out = tmp_path / f"pred-{run.name}"
-        assert predict_main(["--checkpoint", str(run / "last.pt"), "--csv", str(small_data / "test.csv"), "--out", str(out), "--num-workers", "0"]) == 0
+        assert (
+            predict_main(
+                [
+                    "--checkpoint",
+                    str(run / "last.pt"),
+                    "--csv",
+                    str(small_data / "test.csv"),
+                    "--out",
+                    str(out),
+                    "--num-workers",
+                    "0",
+                ]
+            )
+            == 0
+        )
         outs.append(np.load(out / "preds.npy"))
     assert np.array_equal(outs[0], outs[1])
     other = tmp_path / "other-seed"
     assert _train(small_data, other, "train.epochs=1", "seed=6") == 0
     out = tmp_path / "pred-other"
-    assert predict_main(["--checkpoint", str(other / "last.pt"), "--csv", str(small_data / "test.csv"), "--out", str(out), "--num-workers", "0"]) == 0
+    assert (
+        predict_main(
+            [
+                "--checkpoint",
+                str(other / "last.pt"),
+                "--csv",
+                str(small_data / "test.csv"),
+                "--out",
+                str(out),
+                "--num-workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert not np.array_equal(np.load(out / "preds.npy"), outs[0])
 
 
@@ -225,14 +347,35 @@ def test_skip_bad_images_counts_them_in_the_summary(small_data, tmp_path):
     (data / fakes[0]["img_path"]).write_bytes(b"broken")
     (data / fakes[1]["img_path"]).unlink()
     run = tmp_path / "run"
-    assert train_main(["--config", "tiny", f"data.root={data}", f"run_dir={run}", "train.epochs=1", "--skip-bad-images"]) == 0
+    assert (
+        train_main(
+            [
+                "--config",
+                "tiny",
+                f"data.root={data}",
+                f"run_dir={run}",
+                "train.epochs=1",
+                "--skip-bad-images",
+            ]
+        )
+        == 0
+    )
     row = _rows(run / "summary.csv")[0]
     assert row["skipped_images"] == "1" and row["missing_images"] == "1"
     log = (run / "train.log").read_text()
-    assert "skipped 1 unreadable training" in log and "skipping 1 row(s) whose image is missing" in log
+    assert (
+        "skipped 1 unreadable training" in log and "skipping 1 row(s) whose image is missing" in log
+    )
 
 
-@pytest.mark.parametrize("extra", [["optim.sam=false"], ["model.variant=fixed"], ["model.name=plain", "model.backbone=tiny_cnn", "model.loss=daw"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["optim.sam=false"],
+        ["model.variant=fixed"],
+        ["model.name=plain", "model.backbone=tiny_cnn", "model.loss=daw"],
+    ],
+)
 def test_other_training_modes_run(small_data, tmp_path, extra):
     run = tmp_path / "run"
     assert _train(small_data, run, "train.epochs=1", *extra) == 0

@@ -33,7 +33,9 @@ def faces_cli_env() -> dict[str, str]:
     """Environment for ``python -m detectors...`` subprocesses run from the repository root."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
     return env
 
 
@@ -42,7 +44,14 @@ def cli_runner():
     import subprocess
 
     def run(*args, timeout=300):
-        return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=faces_cli_env(), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=REPO,
+            env=faces_cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     return run
 
@@ -88,5 +97,13 @@ def prepared(tmp_path_factory, detector):
     photos = collect_photos(root / "photos", n_lfw=12)
     annotations = write_annotations(photos, root / "photos" / "annotations.csv")
     settings = PrepareSettings(frames=8, size=128, detector="hog")
-    result = prepare(annotations, root / "data", settings=settings, workers=1, seed=0, progress=False)
-    return {"root": root, "annotations": annotations, "data": root / "data", "result": result, "settings": settings}
+    result = prepare(
+        annotations, root / "data", settings=settings, workers=1, seed=0, progress=False
+    )
+    return {
+        "root": root,
+        "annotations": annotations,
+        "data": root / "data",
+        "result": result,
+        "settings": settings,
+    }

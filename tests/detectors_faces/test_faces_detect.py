@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detectors.faces import FaceDetector, align_face, anchor_points, eye_centers, similarity_transform, template_points, transform_points
+from detectors.faces import (
+    FaceDetector,
+    align_face,
+    anchor_points,
+    eye_centers,
+    similarity_transform,
+    template_points,
+    transform_points,
+)
 
 SIZE, MARGIN = 256, 0.2
 EYE_TOLERANCE_PX = 5.0  # 2 % of the crop side
@@ -51,7 +59,11 @@ def test_face_is_found_and_its_eyes_land_on_the_template(name, photo_paths, dete
     face = detector.best_face(image)
     assert face is not None and face.detector == "hog" and face.landmarks.shape == (68, 2)
     aligned = align_face(image, face, size=SIZE, margin=MARGIN)
-    assert aligned.method == "landmarks" and aligned.image.shape == (SIZE, SIZE, 3) and aligned.image.dtype == np.uint8
+    assert (
+        aligned.method == "landmarks"
+        and aligned.image.shape == (SIZE, SIZE, 3)
+        and aligned.image.dtype == np.uint8
+    )
     target = template_points(SIZE, MARGIN)
     # the landmarks carried into the crop: every anchor near its template point
     assert np.abs(anchor_points(aligned.landmarks) - target).max() < 12
@@ -72,7 +84,9 @@ def test_the_face_is_chosen_by_detector_score_not_box_size(photo_paths):
     assert best.box == faces[0].box and best.score == max(f.score for f in faces)
     assert largest.box != best.box  # the larger box is the false positive
     left, top, right, bottom = best.box
-    assert top < 150 and 150 < (left + right) / 2 < 300  # Eileen Collins' face, top middle of the photo
+    assert (
+        top < 150 and 150 < (left + right) / 2 < 300
+    )  # Eileen Collins' face, top middle of the photo
 
 
 def test_without_landmarks_the_face_is_cropped_by_its_box(photo_paths):
@@ -80,9 +94,13 @@ def test_without_landmarks_the_face_is_cropped_by_its_box(photo_paths):
     face = FaceDetector("hog", landmarks=False).best_face(image)
     assert face.landmarks is None
     aligned = align_face(image, face, size=64, margin=0.2)
-    assert aligned.method == "box" and aligned.landmarks is None and aligned.image.shape == (64, 64, 3)
+    assert (
+        aligned.method == "box" and aligned.landmarks is None and aligned.image.shape == (64, 64, 3)
+    )
     left, top, right, bottom = face.box
-    centre = transform_points(aligned.matrix, np.array([[(left + right) / 2, (top + bottom) / 2]]))[0]
+    centre = transform_points(aligned.matrix, np.array([[(left + right) / 2, (top + bottom) / 2]]))[
+        0
+    ]
     assert np.allclose(centre, 32, atol=0.5)
 
 

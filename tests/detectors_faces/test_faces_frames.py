@@ -52,11 +52,14 @@ def test_a_folder_of_frames_is_a_video(tmp_path):
     assert frames.kind == "folder" and [i for i, _ in got] == [0, 2, 4] and got[1][1][0, 0, 0] == 20
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("broken.mp4", b"not a video at all", "cannot open video"),
-    ("broken.png", b"not an image", "cannot read image"),
-    ("notes.txt", b"hello", "unknown file type"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("broken.mp4", b"not a video at all", "cannot open video"),
+        ("broken.png", b"not an image", "cannot read image"),
+        ("notes.txt", b"hello", "unknown file type"),
+    ],
+)
 def test_unreadable_sources_name_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)

@@ -10,9 +10,19 @@ import torch
 from PIL import Image
 
 from detectors.data import PairDataset, build_transform, collate_pairs, read_table
-from detectors.sbi import BlendOptions, SelfBlendedPairDataset, blend_radius, ellipse_mask, load_landmarks, self_blend, write_self_blended
+from detectors.sbi import (
+    BlendOptions,
+    SelfBlendedPairDataset,
+    blend_radius,
+    ellipse_mask,
+    load_landmarks,
+    self_blend,
+    write_self_blended,
+)
 
-PAD = 64  # background added around the 128 px crops, so that "outside the face" is most of the image
+PAD = (
+    64  # background added around the 128 px crops, so that "outside the face" is most of the image
+)
 
 
 def _faces(prepared, n=4):
@@ -89,7 +99,10 @@ def test_pair_items_and_batches_match_the_pair_dataset(prepared):
     assert item.keys() == ref.keys()
     for side in ("real", "fake"):
         assert item[side].keys() == ref[side].keys()
-        assert item[side]["image"].shape == ref[side]["image"].shape and item[side]["image"].dtype == ref[side]["image"].dtype
+        assert (
+            item[side]["image"].shape == ref[side]["image"].shape
+            and item[side]["image"].dtype == ref[side]["image"].dtype
+        )
     n = 4
     batch = collate_pairs([sbi[i] for i in range(n)])
     ref_batch = collate_pairs([reference[i] for i in range(n)])
@@ -113,7 +126,9 @@ def test_training_augmentation_is_shared_by_a_real_and_its_fake(prepared, augmen
     for i in range(6):
         blend = sbi.pair(i)
         item = sbi[i]
-        near = _dilated(blend.hull, blend_radius(size) + 16)  # + a JPEG block of 16 px (4:2:0 chroma)
+        near = _dilated(
+            blend.hull, blend_radius(size) + 16
+        )  # + a JPEG block of 16 px (4:2:0 chroma)
         near = torch.from_numpy(near | near[:, ::-1])  # wherever a flip put the face
         real, fake = item["real"]["image"], item["fake"]["image"]
         assert torch.equal(real[:, ~near], fake[:, ~near])
@@ -126,7 +141,9 @@ def test_unknown_augmentations_are_refused(prepared):
     from detectors import DataError
 
     with pytest.raises(DataError, match="unknown augmentation"):
-        SelfBlendedPairDataset(_reals(prepared), build_transform(64), seed=0, augment={"mixup": True})
+        SelfBlendedPairDataset(
+            _reals(prepared), build_transform(64), seed=0, augment={"mixup": True}
+        )
 
 
 def test_fakes_change_with_the_epoch_but_not_when_fixed(prepared):
@@ -134,7 +151,9 @@ def test_fakes_change_with_the_epoch_but_not_when_fixed(prepared):
     tf = build_transform(64)
     train = SelfBlendedPairDataset(reals, tf, seed=1)
     first = train[0]["fake"]["image"]
-    assert torch.equal(first, SelfBlendedPairDataset(reals, tf, seed=1)[0]["fake"]["image"])  # seeded
+    assert torch.equal(
+        first, SelfBlendedPairDataset(reals, tf, seed=1)[0]["fake"]["image"]
+    )  # seeded
     train.set_epoch(1)
     assert not torch.equal(first, train[0]["fake"]["image"])
     val = SelfBlendedPairDataset(reals, tf, seed=1, fixed=True)
@@ -151,7 +170,9 @@ def test_a_missing_landmark_file_gives_an_ellipse_and_a_warning(prepared, tmp_pa
     row["img_path"] = str(path)
     row.to_csv(tmp_path / "realtrain.csv", index=False)
     with caplog.at_level("WARNING", logger="detectors.sbi"):
-        sbi = SelfBlendedPairDataset(read_table(tmp_path / "realtrain.csv", role="real"), build_transform(64), seed=0)
+        sbi = SelfBlendedPairDataset(
+            read_table(tmp_path / "realtrain.csv", role="real"), build_transform(64), seed=0
+        )
     assert sbi.without_landmarks == 1 and "1 of 1 image(s) have no landmark file" in caplog.text
     assert sbi.pair(0).params["mask"] == "ellipse"
 
@@ -164,13 +185,27 @@ def test_fakes_are_not_blended_again(prepared, tmp_path):
     bad["label"] = 1
     bad.to_csv(tmp_path / "fakes.csv", index=False)
     with pytest.raises(DataError, match="made from reals; row 0 .* has label 1"):
-        SelfBlendedPairDataset(read_table(tmp_path / "fakes.csv", role="any"), build_transform(64), seed=0)
+        SelfBlendedPairDataset(
+            read_table(tmp_path / "fakes.csv", role="any"), build_transform(64), seed=0
+        )
 
 
 def test_fixed_self_blended_test_set(prepared, tmp_path, capsys):
     from detectors.sbi import main
 
-    assert main(["--csv", str(prepared["data"] / "test.csv"), "--out", str(tmp_path / "sbi"), "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "--csv",
+                str(prepared["data"] / "test.csv"),
+                "--out",
+                str(tmp_path / "sbi"),
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'sbi' / 'test.csv'}"
     out = pd.read_csv(tmp_path / "sbi" / "test.csv")
     source = pd.read_csv(prepared["data"] / "test.csv")
@@ -187,4 +222,6 @@ def test_fixed_self_blended_test_set(prepared, tmp_path, capsys):
 
 def test_blend_radius_grows_with_the_options():
     assert blend_radius(256) > blend_radius(128) > 0
-    assert blend_radius(256, BlendOptions(blur_kernel=(3, 5), translate=(0.0, 0.0), scale=(1.0, 1.0))) < blend_radius(256)
+    assert blend_radius(
+        256, BlendOptions(blur_kernel=(3, 5), translate=(0.0, 0.0), scale=(1.0, 1.0))
+    ) < blend_radius(256)

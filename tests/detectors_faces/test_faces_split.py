@@ -73,7 +73,10 @@ def test_components_join_identities_named_together():
 
 def test_few_identities_still_fill_every_split():
     assert sorted(split_identities(["x", "y", "z"])) == ["test", "train", "val"]
-    assert list(split_identities(["x", "x"])) == ["train", "train"]  # one identity cannot be divided
+    assert list(split_identities(["x", "x"])) == [
+        "train",
+        "train",
+    ]  # one identity cannot be divided
     assert Counter(split_identities(list("abcde")))["train"] >= 2
 
 
