@@ -11,7 +11,6 @@ import pandas as pd
 
 from . import __version__
 from ._errors import bad
-from ._gaps import family_gaps, gap_metric, gap_names
 from ._groups import build_groups
 from ._metrics import METRIC_NAMES, SPECS
 from ._stats import group_point_metrics, sort_rows
@@ -303,7 +302,7 @@ def prepare(
     )
 
 
-def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos):
+def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos, w_pred_neg):
     if n == 0:
         return "empty group"
     need = SPECS[metric].denominator
@@ -315,6 +314,8 @@ def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos):
         return "no negatives (reals) in the group"
     if need == "n_pred_pos" and w_pred_pos == 0:
         return "nothing predicted fake at the threshold"
+    if need == "n_pred_neg" and w_pred_neg == 0:
+        return "nothing predicted real at the threshold"
     return "zero total sample weight"
 
 
@@ -358,6 +359,9 @@ def audit(
     compat=None,
     dataset=None,
     provenance=None,
+    gap_ci="max-t",
+    p_adjust="maxt",
+    tolerance=None,
 ) -> Audit:
     """Audit a binary classifier's scores across groups.
 
@@ -378,9 +382,11 @@ def audit(
         Decision threshold on the probability p(fake) (default 0.5).
     sample_weight : array-like, optional
         Row weights for every metric (counts n, n_pos, n_neg stay row counts).
-    reference : str, optional
-        A group name (``white``, ``male+asian``); adds differences and ratios of every group
-        of its family to it.
+    reference : str or list of str, optional
+        Reference groups: ``"white"`` (every family holding that group), ``"race=white"``,
+        ``"race=white,gender=male"`` or a list of those; adds, for every other group of each
+        reference's family, the difference and ratio to the reference with intervals, p-values
+        and adjusted p-values (:attr:`Audit.reference`).
     n_boot : int
         Bootstrap replicates (0: point estimates only).
     ci : float
@@ -406,6 +412,20 @@ def audit(
         Compute only these metrics (default: all of :data:`fairaudit.METRIC_NAMES`).
     compat : {"pg-fdd"}, optional
         Add the research code's quantities (``Audit.compat``).
+    gap_ci : {"max-t", "percentile", "bca"}
+        Interval method of the gaps. ``max-t`` (default) keeps its coverage where groups are
+        equal or close (see :mod:`fairaudit._inference` and the README); ``percentile`` and
+        ``bca`` bootstrap the gap directly and are biased near equality.
+    p_adjust : {"maxt", "holm", "bh", "none"}
+        Multiplicity adjustment of the p-values (``p_adjusted``): ``maxt`` (default) is the
+        Westfall-Young step-down max-T over all gaps of the audit from the same permutations
+        (family-wise error control that uses their dependence); ``holm`` (family-wise) and
+        ``bh`` (false discovery rate) adjust each table's p-values.
+    tolerance : str or dict, optional
+        Tolerances per gap (``"fpr_range=0.05,demographic_parity_ratio=0.8"``, a dict, or the
+        preset ``"four-fifths"``: 0.8 for every ratio gap). Each such gap gets a ``verdict``:
+        ``within`` (its whole interval inside), ``exceeds`` (wholly beyond) or
+        ``inconclusive``. Needs ``n_boot > 0``.
 
     Returns
     -------
@@ -436,7 +456,13 @@ def audit(
         metrics=_check_metrics(metrics),
     )
     _check_uncertainty_options(options, prep)
-    result = _audit_prepared(prep, reference=reference, min_count=min_count, **options)
+    result = _audit_prepared(
+        prep,
+        reference=reference,
+        min_count=min_count,
+        **options,
+        **_inference_options(gap_ci, p_adjust, tolerance, options),
+    )
     config = dict(result.config)
     config.update({"dataset": dataset, "provenance": provenance or {}})
     comp = None
@@ -465,6 +491,21 @@ def audit(
         result.group_warnings,
         result.extras,
     )
+
+
+def _inference_options(gap_ci, p_adjust, tolerance, options):
+    """Validated gap-interval method, p-value adjustment and tolerances."""
+    from ._inference import GAP_CI_METHODS, P_ADJUST_METHODS
+    from ._report import parse_tolerance
+
+    if gap_ci not in GAP_CI_METHODS:
+        raise bad("gap_ci", "one of " + ", ".join(GAP_CI_METHODS), repr(gap_ci))
+    if p_adjust not in P_ADJUST_METHODS:
+        raise bad("p_adjust", "one of " + ", ".join(P_ADJUST_METHODS), repr(p_adjust))
+    tol = parse_tolerance(tolerance, options["metrics"])
+    if tol and not options["n_boot"]:
+        raise bad("tolerance", "bootstrap intervals to judge gaps by (n_boot > 0)", "n_boot 0")
+    return {"gap_ci": gap_ci, "p_adjust": p_adjust, "tolerance": tol}
 
 
 def _check_metrics(metrics):
@@ -516,6 +557,9 @@ def _audit_prepared(
     chunk_size,
     progress,
     metrics,
+    gap_ci="max-t",
+    p_adjust="maxt",
+    tolerance=None,
 ) -> Audit:
     s = prep.structure
     data = prep.data
@@ -540,6 +584,8 @@ def _audit_prepared(
             "n": n_all.astype(int),
             "n_pos": n_pos.astype(int),
             "n_neg": n_neg.astype(int),
+            # confusion counts at the threshold (weighted when sample weights are given)
+            **{k: point[k] for k in ("tp", "fp", "tn", "fn")},
         }
     )
 
@@ -580,7 +626,12 @@ def _audit_prepared(
             long_rows.append((fams[i], names[i], m, vals[i], lo[i], hi[i]))
             if np.isnan(vals[i]):
                 reason = _undefined_reason(
-                    m, n_all[i], n_pos[i], n_neg[i], point["tp"][i] + point["fp"][i]
+                    m,
+                    n_all[i],
+                    n_pos[i],
+                    n_neg[i],
+                    point["tp"][i] + point["fp"][i],
+                    point["tn"][i] + point["fn"][i],
                 )
                 undefined_rows.append((fams[i], names[i], m, reason))
     groups_long = pd.DataFrame(
@@ -609,50 +660,30 @@ def _audit_prepared(
         reasons = "; ".join(dict.fromkeys(grp["reason"]))
         warnings_out.append(f"{fam[0]}={fam[1]}: undefined {listed} ({reasons})")
 
-    # Gaps per family.
-    gap_rows = []
-    all_gap_names = gap_names(metrics)
-    for fam in s.families:
-        idx = s.family_slice(fam)
-        gv = {m: point[m][idx] for m in metrics}
-        ov = {m: point[m][-1] for m in metrics}
-        gp = family_gaps(gv, ov, metrics)
-        if reps is not None:
-            gr = family_gaps(
-                {m: reps[m][:, idx] for m in metrics}, {m: reps[m][:, -1] for m in metrics}, metrics
-            )
-            jk = extras.get("jackknife")
-            gj = (
-                family_gaps(
-                    {m: jk[m][:, idx] for m in metrics}, {m: jk[m][:, -1] for m in metrics}, metrics
-                )
-                if jk
-                else None
-            )
-        for g in all_gap_names:
-            skipped = sorted(
-                {names[idx[j]] for mm in gap_metric(g) for j in np.flatnonzero(np.isnan(gv[mm]))}
-            )
-            skipped = [x for x in s.group_name if x in skipped and x in [names[k] for k in idx]]
-            lo = hi = np.nan
-            if reps is not None:
-                lo_a, hi_a = interval(
-                    np.array([gp[g]]),
-                    gr[g][:, None],
-                    ci,
-                    ci_method,
-                    None if gj is None else gj[g][:, None],
-                )
-                lo, hi = lo_a[0], hi_a[0]
-            p = perm.p_value(fam, g, gp[g]) if perm is not None else np.nan
-            gap_rows.append((fam, g, float(gp[g]), lo, hi, p, skipped))
-    gaps = pd.DataFrame(
-        gap_rows, columns=["family", "name", "value", "lo", "hi", "p_value", "skipped"]
+    # Gaps per family, with intervals, p-values, adjusted p-values and verdicts.
+    from ._report import gap_table, parse_references, reference_table
+
+    jack = extras.get("jackknife")
+    gaps, gap_warnings = gap_table(
+        s,
+        point,
+        reps,
+        perm,
+        jack,
+        metrics,
+        ci=ci,
+        gap_ci=gap_ci,
+        p_adjust=p_adjust,
+        tolerance=tolerance,
     )
+    warnings_out.extend(gap_warnings)
 
     ref_table = None
-    if reference is not None:
-        ref_table = _reference_table(reference, s, point, reps, ci, metrics)
+    refs = parse_references(reference, s)
+    if refs:
+        ref_table = reference_table(
+            refs, s, point, reps, jack, metrics, ci=ci, ci_method=ci_method, p_adjust=p_adjust
+        )
 
     config = {
         "threshold": prep.rule.threshold_probability,
@@ -662,6 +693,9 @@ def _audit_prepared(
         "n_perm": int(n_perm_eff) if (n_boot or n_perm) else 0,
         "ci": ci,
         "ci_method": ci_method if n_boot else None,
+        "gap_ci": gap_ci if n_boot else None,
+        "p_adjust": p_adjust,
+        "tolerance": dict(tolerance or {}),
         "bootstrap": bootstrap if n_boot else None,
         "seed": seed,
         "weighted": prep.weighted,
@@ -701,36 +735,4 @@ def _audit_prepared(
         None,
         group_warn,
         extras,
-    )
-
-
-def _reference_table(reference, s, point, reps, ci, metrics):
-    from ._bootstrap import interval
-
-    hits = [i for i, g in enumerate(s.group_name) if g == str(reference)]
-    if not hits:
-        raise bad(
-            "--reference",
-            "the name of a group (" + ", ".join(dict.fromkeys(s.group_name)) + ")",
-            repr(reference),
-        )
-    rows = []
-    for r in hits:
-        fam = s.group_family[r]
-        for i in s.family_slice(fam):
-            for m in metrics:
-                diff = point[m][i] - point[m][r]
-                ratio = point[m][i] / point[m][r] if point[m][r] not in (0.0,) else np.nan
-                lo = hi = np.nan
-                if reps is not None:
-                    lo_a, hi_a = interval(
-                        np.array([diff]), (reps[m][:, i] - reps[m][:, r])[:, None], ci, "percentile"
-                    )
-                    lo, hi = lo_a[0], hi_a[0]
-                rows.append(
-                    (fam, s.group_name[i], str(reference), m, float(diff), float(ratio), lo, hi)
-                )
-    return pd.DataFrame(
-        rows,
-        columns=["family", "group", "reference", "metric", "diff", "ratio", "diff_lo", "diff_hi"],
     )

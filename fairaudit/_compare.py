@@ -13,6 +13,7 @@ that p < 1 - ci exactly when the interval excludes 0. (A sign-flip permutation t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +32,16 @@ from ._audit import (
 )
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
 from ._errors import bad
-from ._gaps import family_gaps, gap_names
+from ._gaps import family_gaps, gap_metric, gap_names
+from ._inference import (
+    adjust_p,
+    family_gap_specs,
+    gap_change,
+    inversion_p_value,
+    quantile,
+    upper_tail,
+    usable_replicates,
+)
 from ._metrics import ECE_BINS
 from ._validation import as_scores
 
@@ -145,6 +155,8 @@ def compare(
     dataset=None,
     provenance=None,
     names=("A", "B"),
+    gap_ci="max-t",
+    p_adjust="maxt",
 ) -> Comparison:
     """Paired comparison of two detectors' fairness and accuracy (B - A).
 
@@ -221,22 +233,9 @@ def compare(
     audit_b = _audit_prepared(prep_b, **point_opts)
 
     s = prep_a.structure
-    fams = {f: s.family_slice(f) for f in s.families}
     gnames = gap_names(metrics)
-
-    def summarise(met):
-        """Per-group metrics -> flat vector: gaps of every family, overall and group metrics."""
-        ov = {m: met[m][:, -1] for m in metrics}
-        cols = []
-        for f, idx in fams.items():
-            gp = family_gaps({m: met[m][:, idx] for m in metrics}, ov, metrics)
-            cols += [gp[name] for name in gnames]
-        cols += [met[m][:, -1] for m in metrics]
-        cols += [met[m][:, i] for i in range(len(s.group_name)) for m in metrics]
-        return np.stack(cols, axis=1)
-
     labels = (
-        [("gap", f, "", name) for f in fams for name in gnames]
+        [("gap", f, "", name) for f in s.families for name in gnames]
         + [("overall", OVERALL, OVERALL, m) for m in metrics]
         + [
             ("group", s.group_family[i], s.group_name[i], m)
@@ -244,20 +243,11 @@ def compare(
             for m in metrics
         ]
     )
-
-    # Point values straight from the exact audits.
-    def point_vector(res):
-        vals = []
-        gaps = res.gaps.set_index(["family", "name"])["value"]
-        long = res.groups_long.set_index(["family", "group", "metric"])["value"]
-        for kind, f, grp, name in labels:
-            vals.append(gaps[(f, name)] if kind == "gap" else long[(f, grp, name)])
-        return np.array(vals, dtype=float)
-
-    pa, pb = point_vector(audit_a), point_vector(audit_b)
+    pa, pb = _point_vector(audit_a, labels), _point_vector(audit_b, labels)
     diff = pb - pa
 
-    lo = hi = pvals = np.full(diff.shape, np.nan)
+    nan = np.full(diff.shape, np.nan)
+    lo, hi, pvals, n_bad = nan.copy(), nan.copy(), nan.copy(), np.zeros(diff.shape, dtype=int)
     extras = {}
     if n_boot > 0:
         engine = _PairedEngine(
@@ -276,19 +266,30 @@ def compare(
             seed,
         )
         extras["bins_exact"] = engine.exact
-        reps = np.concatenate(
-            run_chunks(
-                n_boot,
-                chunk_size,
-                lambda rg: np.stack([engine.boot_diff(b, bootstrap, summarise) for b in rg]),
-                progress,
-                "paired bootstrap",
-            )
+        chunks = run_chunks(
+            n_boot,
+            chunk_size,
+            lambda rg: [engine.boot_metrics(b, bootstrap) for b in rg],
+            progress,
+            "paired bootstrap",
         )
-        lo, hi = interval(diff, reps, ci, "percentile")
-        pvals = _bootstrap_p(diff, reps)
+        reps = {m: np.stack([r[m] for ch in chunks for r in ch]) for m in metrics}  # (B, 2, G+1)
+        lo, hi, pvals, n_bad = _paired_limits(
+            labels,
+            s,
+            metrics,
+            _points(audit_a, s, metrics),
+            _points(audit_b, s, metrics),
+            reps,
+            1.0 - ci,
+            gap_ci,
+        )
+        audit_a = _with_intervals(audit_a, s, metrics, reps, 0, ci)
+        audit_b = _with_intervals(audit_b, s, metrics, reps, 1, ci)
     diffs = pd.DataFrame(labels, columns=["kind", "family", "group", "name"])
     diffs = diffs.assign(a=pa, b=pb, diff=diff, lo=lo, hi=hi, p_value=pvals)
+    diffs["p_adjusted"] = adjust_p(pvals, "holm" if p_adjust == "maxt" else p_adjust)
+    diffs["n_unusable"] = n_bad
     config = dict(audit_a.config)
     config.update(
         {
@@ -299,9 +300,12 @@ def compare(
             "n_boot": int(n_boot),
             "n_perm": 0,
             "ci_method": "percentile" if n_boot else None,
+            "gap_ci": gap_ci if n_boot else None,
+            "p_adjust": "holm" if p_adjust == "maxt" else p_adjust,
             "bootstrap": bootstrap if n_boot else None,
             "paired": "same resampled rows (or clusters) for both detectors; two-sided p-values "
-            "for B - A = 0 by inverting the paired percentile interval",
+            "for B - A = 0 by inverting the paired interval (p < 1 - ci exactly when the "
+            "interval excludes 0)",
             "dataset": dataset,
             "provenance": provenance or {},
         }
@@ -312,18 +316,95 @@ def compare(
     return Comparison(config, audit_a, audit_b, diffs, warnings_out, extras)
 
 
-def _bootstrap_p(observed, reps):
-    """Two-sided p-value of H0 "difference = 0" from the paired replicates (test inversion)."""
-    out = np.full(observed.shape, np.nan)
-    for j in range(observed.size):
-        col = reps[:, j]
-        col = col[~np.isnan(col)]
-        if np.isnan(observed[j]) or col.size < 2:
-            continue
-        below = (np.sum(col <= 0) + 1) / (col.size + 1)
-        above = (np.sum(col >= 0) + 1) / (col.size + 1)
-        out[j] = min(1.0, 2 * min(below, above))
-    return out
+def _point_vector(res, labels):
+    gaps = res.gaps.set_index(["family", "name"])["value"]
+    long = res.groups_long.set_index(["family", "group", "metric"])["value"]
+    vals = [
+        gaps[(f, name)] if kind == "gap" else long[(f, grp, name)] for kind, f, grp, name in labels
+    ]
+    return np.array(vals, dtype=float)
+
+
+def _points(res, s, metrics):
+    """metric -> (G + 1,) point values in structure order (whole set last)."""
+    long = res.groups_long.set_index(["family", "group", "metric"])["value"]
+    keys = list(zip(s.group_family, s.group_name)) + [(OVERALL, OVERALL)]
+    return {m: np.array([long[(f, g, m)] for f, g in keys], dtype=float) for m in metrics}
+
+
+def _paired_limits(labels, s, metrics, pt_a, pt_b, reps, alpha, gap_ci):
+    """Intervals, p-values and unusable replicate counts of every B - A difference."""
+    n = len(labels)
+    lo, hi, p = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    n_bad = np.zeros(n, dtype=int)
+    row = {(k, f, g, name): i for i, (k, f, g, name) in enumerate(labels)}
+    ra = {m: reps[m][:, 0] for m in metrics}
+    rb = {m: reps[m][:, 1] for m in metrics}
+    for fam in s.families:
+        idx = s.family_slice(fam)
+        args = []
+        for pt, r in ((pt_a, ra), (pt_b, rb)):
+            args.append(
+                (
+                    {m: pt[m][idx] for m in metrics},
+                    {m: pt[m][-1] for m in metrics},
+                    {m: r[m][:, idx] for m in metrics},
+                    {m: r[m][:, -1] for m in metrics},
+                )
+            )
+        usable = [usable_replicates(*a, metrics) for a in args]
+        rows = {m: usable[0][m] & usable[1][m] for m in metrics}
+        if gap_ci == "max-t":
+            specs = [family_gap_specs(*a, metrics, rows=rows) for a in args]
+            for name, (gap_a, ok) in specs[0].items():
+                i = row[("gap", fam, "", name)]
+                lo[i], hi[i], p[i] = gap_change(gap_a, specs[1][name][0], alpha)
+                n_bad[i] = int((~ok).sum())
+        else:
+            reps_gaps = []
+            for gv, ov, grep, orep in args:
+                masked = {m: np.where(np.isnan(gv[m])[None, :], np.nan, grep[m]) for m in metrics}
+                reps_gaps.append(family_gaps(masked, orep, metrics))
+            for name in gap_names(metrics):
+                i = row[("gap", fam, "", name)]
+                ok = np.logical_and.reduce([rows[m] for m in gap_metric(name)])
+                d = (reps_gaps[1][name] - reps_gaps[0][name])[ok]
+                lo[i], hi[i], p[i] = _ordered_limits(d, alpha)
+                n_bad[i] = int((~ok).sum())
+    keys = list(zip(s.group_family, s.group_name)) + [(OVERALL, OVERALL)]
+    for j, (f, g) in enumerate(keys):
+        for m in metrics:
+            i = row[("overall", f, g, m) if f == OVERALL else ("group", f, g, m)]
+            d = rb[m][:, j] - ra[m][:, j]
+            n_bad[i] = int(np.isnan(d).sum())
+            lo[i], hi[i], p[i] = _ordered_limits(d[~np.isnan(d)], alpha)
+    return lo, hi, p, n_bad
+
+
+def _ordered_limits(d, alpha):
+    """Order-statistic percentile interval and its exact inversion p-value."""
+    if d.size < 2:
+        return np.nan, np.nan, np.nan
+    return quantile(d, alpha / 2), upper_tail(d, alpha / 2), inversion_p_value(0.0, d)
+
+
+def _with_intervals(res, s, metrics, reps, k, ci):
+    """Detector k's audit with percentile intervals from the paired replicates."""
+    keys = list(zip(s.group_family, s.group_name)) + [(OVERALL, OVERALL)]
+    long = res.groups_long.copy()
+    pos = {(f, g, m): i for i, (f, g, m) in enumerate(zip(long.family, long.group, long.metric))}
+    lo_col, hi_col = long["lo"].to_numpy(copy=True), long["hi"].to_numpy(copy=True)
+    for m in metrics:
+        lo, hi = interval(
+            long["value"].to_numpy()[[pos[(f, g, m)] for f, g in keys]],
+            reps[m][:, k],
+            ci,
+            "percentile",
+        )
+        for j, (f, g) in enumerate(keys):
+            lo_col[pos[(f, g, m)]], hi_col[pos[(f, g, m)]] = lo[j], hi[j]
+    long["lo"], long["hi"] = lo_col, hi_col
+    return dataclasses.replace(res, groups_long=long)
 
 
 class _PairedEngine:
@@ -376,12 +457,11 @@ class _PairedEngine:
         tb = np.bincount(cell_b, weights=weight_b, minlength=self.size).reshape(self.shape)
         return np.stack([ta, tb])
 
-    def _summ(self, tables, summarise):
-        met = table_metrics(tables, self.memb, self.thr_index, self.bin_value, self.metrics)
-        v = summarise(met)
-        return v[1] - v[0]
+    def boot_metrics(self, b, scheme):
+        """Replicate b's metrics of both detectors: metric -> (2, G + 1) (A first).
 
-    def boot_diff(self, b, scheme, summarise):
+        One draw of row (or cluster) multiplicities, applied to both detectors.
+        """
         rng = rng_for(self.seed, BOOT, b)
         unit = self.clusters if scheme == "cluster" else self.rows
         n_units = int(unit.max()) + 1
@@ -395,4 +475,5 @@ class _PairedEngine:
         else:
             draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         wr = draws[unit] * self.w
-        return self._summ(self._tables(wr, wr, self.cell_a, self.cell_b), summarise)
+        tables = self._tables(wr, wr, self.cell_a, self.cell_b)
+        return table_metrics(tables, self.memb, self.thr_index, self.bin_value, self.metrics)
