@@ -194,14 +194,18 @@ class _Candidates:
         finite = np.isfinite(self.est)
         if not finite.any():
             return np.zeros(0, dtype=int), np.zeros((self.n_reps, 0))
-        floor = np.max(np.where(finite, self.box_lo, -np.inf))
-        P = np.flatnonzero(finite & (self.box_hi >= floor))
+        # an undefined box bound (an infinite band) bounds nothing
+        box_lo = np.where(np.isnan(self.box_lo), -np.inf, self.box_lo)
+        box_hi = np.where(np.isnan(self.box_hi), np.inf, self.box_hi)
+        floor = np.max(np.where(finite, box_lo, -np.inf))
+        P = np.flatnonzero(finite & (box_hi >= floor))
         if P.size > _max_candidates(self):
             return P, None
         reps = self.reps_of(P)
         beta = SELECTION_ALPHA / 2 if beta is None else beta
         lo, hi, _, _ = simultaneous_band(self.est[P], reps, beta)
-        keep = hi >= np.max(lo)
+        lo = np.where(np.isnan(lo), -np.inf, lo)
+        keep = np.where(np.isnan(hi), True, hi >= np.max(lo))
         return P[keep], reps[:, keep]
 
 
