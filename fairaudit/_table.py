@@ -268,6 +268,8 @@ _TEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "[": "{[}",  # a row starting with [ would be read as the row end's optional argument
+    "]": "{]}",
 }
 
 
@@ -337,8 +339,11 @@ def _check_doc(doc, label, comparison_part=False):
     if missing:
         keys = ", ".join(map(str, list(doc)[:8])) or "none"
         raise bad(label, "a report.json of fairaudit report or compare", f"keys {keys}")
-    if not isinstance(doc["config"], dict):
-        raise bad(label, "a 'config' object", type(doc["config"]).__name__)
+    for key, kind in (("config", dict), ("overall", dict), ("gaps", list), ("groups", list)):
+        if key in doc and not isinstance(doc[key], kind):
+            raise bad(label, f"'{key}' as a JSON {kind.__name__}", type(doc[key]).__name__)
+    if any(not isinstance(g, dict) for g in doc.get("gaps", [])):
+        raise bad(label, "'gaps' entries as JSON objects", "other values")
 
 
 def _file_keys(doc, scores_role, rule_key):
