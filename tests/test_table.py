@@ -119,6 +119,13 @@ def test_report_and_compare_record_names(halves):
     assert named["config"]["dataset_name"] == "even"
 
 
+def test_compare_names_need_two(halves, capsys):
+    f = halves["files"]["videos_even"]
+    argv = ["compare", f["preds"], f["preds_fair"], f["labels"], f["csv"], "--n-boot", "0"]
+    code, out, err = run(argv + ["--names", "solo"], capsys)
+    assert code == 2 and err == "fairaudit: error: --names: expected two names A,B, found 'solo'\n"
+
+
 # ---------------------------------------------------------------------------- every format
 class _Cells(HTMLParser):
     def __init__(self):
