@@ -268,6 +268,9 @@ _TEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "|": r"\textbar{}",  # OT1 fonts print |, < and > as other glyphs
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
     "[": "{[}",  # a row starting with [ would be read as the row end's optional argument
     "]": "{]}",
 }
@@ -708,7 +711,8 @@ def _legend(runs, pairs, columns, family, data, tex, pair_level):
         lines.append(
             esc(
                 "F_FPR, F_OAE, F_DP, F_MEO: the research code's 100 x ranges over the gender x "
-                "race sets (--compat pg-fdd, compat.paper); AUC: its overall AUC; no intervals."
+                "race sets (--compat pg-fdd, compat.paper); AUC: its overall AUC (a fraction); "
+                "no intervals."
             )
         )
     if data["best"].any():

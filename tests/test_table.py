@@ -404,7 +404,7 @@ def test_rows_dataset_blocks_by_detector(halves, capsys):
 
 
 def test_names_override_and_special_characters(halves, capsys):
-    names = "A&B_1%,[ours],<b>x</b>,y"
+    names = "A&B_1%,[ours],<b>x</b>,y|z"
     datasets = "DF~1,DF~1,Celeb#2,Celeb#2"
     argv = ["table", *four_runs(halves), "--names", names, "--datasets", datasets]
     code, latex, _ = run(argv + ["--format", "latex"], capsys)
@@ -414,7 +414,12 @@ def test_names_override_and_special_characters(halves, capsys):
     code, html, _ = run(argv + ["--format", "html"], capsys)
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x" not in html and "A&amp;B_1%" in html
     code, md, _ = run(argv + ["--format", "markdown"], capsys)
-    assert "| DF~1 | A&B_1% |" in md
+    assert "| DF~1 | A&B_1% |" in md and r"| y\|z |" in md
+    rows = [x for x in md.splitlines() if x.startswith("|")]
+    assert len(rows) == 6 and all(
+        len(re.findall(r"(?<!\\)\|", x)) == 3 + len(COLUMNS) for x in rows
+    )
+    assert r"y\textbar{}z" in latex and r"\textless{}b\textgreater{}" in latex
 
 
 def test_python_table_and_helpers(halves):
