@@ -17,6 +17,7 @@ from ._gaps import GAP_KINDS, COMPOSITES, gap_names  # noqa: E402
 from ._audit import Audit, audit  # noqa: E402
 from ._compare import Comparison, compare  # noqa: E402
 from ._example import example_paths  # noqa: E402
+from ._table import Table, table  # noqa: E402
 from . import plots  # noqa: E402
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "Audit",
     "compare",
     "Comparison",
+    "table",
+    "Table",
     "plots",
     "example_paths",
     # definitions

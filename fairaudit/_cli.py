@@ -1,4 +1,4 @@
-"""Command line: ``python -m fairaudit report|compare ...``.
+"""Command line: ``python -m fairaudit report|compare|table ...``.
 
 Every bad input ends with one line ``fairaudit: error: ...`` on stderr and exit code 2.
 """
@@ -100,6 +100,8 @@ def build_parser():
     )
     r.add_argument("inputs", nargs="*")
     r.add_argument("--example", action="store_true", help="audit the embedded synthetic example")
+    r.add_argument("--name", default=None, help="detector name for tables (default: scores file)")
+    _add_dataset_name(r)
     _add_common(r)
     c = sub.add_parser(
         "compare",
@@ -110,8 +112,38 @@ def build_parser():
     c.add_argument(
         "--example", action="store_true", help="compare the example's two embedded detectors"
     )
+    c.add_argument("--names", default=None, help="A,B: detector names (default: scores files)")
+    _add_dataset_name(c)
     _add_common(c)
+    _add_table(sub)
     return p
+
+
+def _add_dataset_name(p):
+    p.add_argument(
+        "--dataset-name", default=None, help="test-set name for tables (default: the CSV's name)"
+    )
+
+
+def _add_table(sub):
+    from ._table import FORMATS
+
+    t = sub.add_parser(
+        "table",
+        help="one paper table of many runs (detectors x test sets)",
+        description="RUN: a report.json, a folder holding one (--out of report/compare), or a "
+        "compare output (its two runs and their paired differences).",
+    )
+    a = t.add_argument
+    a("runs", nargs="+", metavar="RUN")
+    a("--names", default=None, help="detector names, one per row in input order (A,B,...)")
+    a("--datasets", default=None, help="test-set names, one per row in input order")
+    a("--rows", default="detector", choices=["detector", "dataset"], help="rows within a block")
+    a("--family", default=None, help="family of the gap columns (default: e.g. gender+race)")
+    a("--metrics", default=None, help="metric and gap columns, or pg-fdd (the paper's set)")
+    a("--format", default="text", choices=list(FORMATS))
+    a("--digits", type=int, default=3, help="decimals (default 3)")
+    a("--out", default=None, metavar="FILE", help="write the table to FILE")
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -306,8 +338,36 @@ def _report(args):
     )
     if args.compat:
         result = _with_compat(result, args, d)
-    _emit(result, args)
+    _emit(_with_names(result, args), args)
     return 0
+
+
+def _with_names(result, args):
+    """Record the detector and test-set names of a table row in the config."""
+    import dataclasses
+
+    from ._table import default_names
+
+    config = dict(result.config)
+    role = "scores_a" if "names" in config else "scores"
+    detector, dataset = default_names(config, role)
+    if "names" not in config:
+        config["name"] = args.name or detector
+    config["dataset_name"] = args.dataset_name or dataset
+    return dataclasses.replace(result, config=config)
+
+
+def _compare_names(args, provenance):
+    from ._table import default_names
+
+    if args.names is not None:
+        names = [x.strip() for x in args.names.split(",")]
+        if len(names) != 2 or not all(names):
+            raise bad("--names", "two names A,B", repr(args.names))
+        return tuple(names)
+    config = {"provenance": provenance}
+    names = (default_names(config, "scores_a")[0], default_names(config, "scores_b")[0])
+    return names if None not in names and names[0] != names[1] else ("A", "B")
 
 
 def _with_compat(result, args, d):
@@ -386,9 +446,27 @@ def _compare(args):
         clusters=d["clusters"],
         dataset=args.dataset,
         provenance=d["provenance"],
+        names=_compare_names(args, d["provenance"]),
         **_options(args),
     )
-    _emit(result, args)
+    _emit(_with_names(result, args), args)
+    return 0
+
+
+def _table(args):
+    from ._table import table
+
+    result = table(
+        args.runs,
+        names=args.names,
+        datasets=args.datasets,
+        rows=args.rows,
+        family=args.family,
+        metrics=args.metrics,
+        digits=args.digits,
+    )
+    text = result.render(args.format, args.out)
+    sys.stdout.write(f"wrote {args.out}\n" if args.out else text)
     return 0
 
 
@@ -397,7 +475,7 @@ def main(argv=None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return {"report": _report, "compare": _compare}[args.command](args)
+            return {"report": _report, "compare": _compare, "table": _table}[args.command](args)
     except FairauditError as exc:
         sys.stderr.write(f"fairaudit: error: {exc}\n")
         return 2
