@@ -20,6 +20,8 @@ __all__ = ["audit", "Audit", "prepare"]
 
 SCHEMA_VERSION = 1
 OVERALL = "overall"
+#: Confusion counts at the threshold, per group (weighted with sample weights).
+CONFUSION = ("tp", "fp", "tn", "fn")
 
 
 class Exportable:
@@ -49,18 +51,32 @@ class Exportable:
 class Audit(Exportable):
     """The result of an audit: per-group metrics, gaps, intervals, tests and provenance.
 
+    Views (every table is a pandas DataFrame; the whole set is family and group ``overall``):
+
+    * ``groups``: one row per (family, group); counts, confusion counts and metric values.
+    * ``groups_long``: tidy, one row per (family, group, metric): ``value``, ``lo``, ``hi``.
+    * ``intervals(metric)``: value, lo, hi of one metric for every group.
+    * ``groups_table()``: one row per group with ``<metric>``, ``<metric>_lo``, ``<metric>_hi``
+      columns (``groups.csv``).
+    * ``gaps``: one row per (family, gap); ``gap(family, name)`` one of them;
+      ``gaps_table()`` the same for ``gaps.csv``.
+    * ``reference``: differences and ratios to the reference groups (or None).
+
     Attributes
     ----------
     config : dict
         How every number was made (threshold, score rule, bootstrap scheme, seed, ...).
     groups_long : DataFrame
         Tidy table, one row per (family, group, metric): ``value``, ``lo``, ``hi``.
-        The whole set is family ``overall``, group ``overall``.
     counts : DataFrame
-        One row per (family, group): ``n``, ``n_pos``, ``n_neg`` (rows, unweighted).
+        One row per (family, group): ``n``, ``n_pos``, ``n_neg`` (rows, unweighted) and the
+        confusion counts ``tp``, ``fp``, ``tn``, ``fn`` at the threshold (weighted when sample
+        weights are given).
     gaps : DataFrame
-        One row per (family, gap name): ``value``, ``lo``, ``hi``, ``p_value``, ``skipped``
-        (groups left out because the metric is undefined for them).
+        One row per (family, gap name): ``value``, ``lo``, ``hi``, ``p_value``, ``p_adjusted``,
+        ``tolerance``, ``verdict``, ``n_unusable`` (replicates left out because a group the gap
+        uses was undefined in them) and ``skipped`` (groups left out because the metric is
+        undefined for them).
     undefined : DataFrame
         Every undefined (NaN) per-group metric with its reason.
     warnings : tuple of str
@@ -69,6 +85,18 @@ class Audit(Exportable):
         Differences and ratios of each group to the reference group of its family.
     compat : dict or None
         The research code's quantities (``compat="pg-fdd"``).
+
+    Examples
+    --------
+    >>> import numpy as np, fairaudit
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 400)
+    >>> gender = rng.choice(["male", "female"], 400)
+    >>> result = fairaudit.audit(y, rng.random(400), {"gender": gender}, n_boot=0)
+    >>> result.groups.loc[("gender", "male"), ["n", "tp", "fp"]].index.tolist()
+    ['n', 'tp', 'fp']
+    >>> result.gap("gender", "fpr_range")["value"] >= 0
+    True
     """
 
     config: dict
@@ -101,11 +129,12 @@ class Audit(Exportable):
         return self.groups.loc[(OVERALL, OVERALL)]
 
     def intervals(self, metric: str) -> pd.DataFrame:
-        """Value, lo and hi of one metric for every group."""
+        """Value, lo and hi of one metric for every group (index family, group)."""
         t = self.groups_long[self.groups_long["metric"] == metric]
         return t.set_index(["family", "group"])[["value", "lo", "hi"]]
 
     def gap(self, family: str, name: str) -> pd.Series:
+        """One gap's row of :attr:`gaps` (value, interval, p-values, verdict)."""
         t = self.gaps[(self.gaps["family"] == family) & (self.gaps["name"] == name)]
         if t.empty:
             raise KeyError(f"no gap {name!r} in family {family!r}")
@@ -127,6 +156,7 @@ class Audit(Exportable):
                     "n": int(row.n),
                     "n_pos": int(row.n_pos),
                     "n_neg": int(row.n_neg),
+                    **{k: _num(getattr(row, k)) for k in CONFUSION},
                     "metrics": {
                         r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
                         for r in sel.itertuples(index=False)
@@ -144,6 +174,7 @@ class Audit(Exportable):
         ov = self.counts[self.counts["family"] == OVERALL].iloc[0]
         ovm = long[long["family"] == OVERALL]
         overall = {"n": int(ov.n), "n_pos": int(ov.n_pos), "n_neg": int(ov.n_neg)}
+        overall.update({k: _num(ov[k]) for k in CONFUSION})
         overall.update(
             {
                 r.metric: {"value": _num(r.value), "lo": _num(r.lo), "hi": _num(r.hi)}
@@ -158,6 +189,13 @@ class Audit(Exportable):
                 "lo": _num(r.lo),
                 "hi": _num(r.hi),
                 "p_value": _num(r.p_value),
+                "p_adjusted": _num(r.p_adjusted),
+                "n_unusable": int(r.n_unusable),
+                **(
+                    {"tolerance": _num(r.tolerance), "verdict": r.verdict}
+                    if isinstance(r.verdict, str)
+                    else {}
+                ),
                 "skipped": list(r.skipped),
             }
             for r in self.gaps.itertuples(index=False)
@@ -182,8 +220,9 @@ class Audit(Exportable):
             doc["compat"] = _jsonable(self.compat)
         return doc
 
-    def groups_flat(self) -> pd.DataFrame:
-        """groups.csv: one row per group, ``<metric>``, ``<metric>_lo``, ``<metric>_hi``."""
+    def groups_table(self) -> pd.DataFrame:
+        """groups.csv: one row per group; counts, confusion counts, then ``<metric>``,
+        ``<metric>_lo``, ``<metric>_hi`` for every metric."""
         long = self.groups_long
         cols = {}
         for part, suffix in (("value", ""), ("lo", "_lo"), ("hi", "_hi")):
@@ -196,7 +235,8 @@ class Audit(Exportable):
         counts = self.counts.set_index(["family", "group"])
         return counts.join(wide[order]).reindex(counts.index).reset_index()
 
-    def gaps_flat(self) -> pd.DataFrame:
+    def gaps_table(self) -> pd.DataFrame:
+        """gaps.csv: :attr:`gaps` with the skipped groups as one ``;``-separated string."""
         g = self.gaps.copy()
         g["skipped"] = [";".join(s) for s in g["skipped"]]
         return g
@@ -302,30 +342,31 @@ def prepare(
     )
 
 
-def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos, w_pred_neg):
+def _undefined_reason(metric, n, n_pos, n_neg, w_pred_pos, w_pred_neg, names):
+    pos, neg = names
     if n == 0:
         return "empty group"
     need = SPECS[metric].denominator
     if need is None:
         return None
     if "n_pos" in need and n_pos == 0:
-        return "no positives (fakes) in the group"
+        return f"no {pos} rows in the group"
     if "n_neg" in need and n_neg == 0:
-        return "no negatives (reals) in the group"
+        return f"no {neg} rows in the group"
     if need == "n_pred_pos" and w_pred_pos == 0:
-        return "nothing predicted fake at the threshold"
+        return f"nothing predicted {pos} at the threshold"
     if need == "n_pred_neg" and w_pred_neg == 0:
-        return "nothing predicted real at the threshold"
+        return f"nothing predicted {neg} at the threshold"
     return "zero total sample weight"
 
 
-def _small_warnings(name, n, n_pos, n_neg, min_count):
+def _small_warnings(name, n, n_pos, n_neg, min_count, names):
     out = []
     if n == 0:
         return [f"{name}: empty group (n = 0)"]
     for count, what, metrics in (
-        (n_neg, "negatives (reals)", "fpr, tnr, auc, eer"),
-        (n_pos, "positives (fakes)", "tpr, fnr, auc, eer, average_precision"),
+        (n_neg, f"{names[1]} rows", "fpr, tnr, auc, eer"),
+        (n_pos, f"{names[0]} rows", "tpr, fnr, auc, eer, average_precision"),
     ):
         if 0 < count < min_count:
             out.append(f"{name}: only {count} {what} (< {min_count}); {metrics} are unreliable")
@@ -362,6 +403,7 @@ def audit(
     gap_ci="max-t",
     p_adjust="maxt",
     tolerance=None,
+    class_names=None,
 ) -> Audit:
     """Audit a binary classifier's scores across groups.
 
@@ -426,6 +468,10 @@ def audit(
         preset ``"four-fifths"``: 0.8 for every ratio gap). Each such gap gets a ``verdict``:
         ``within`` (its whole interval inside), ``exceeds`` (wholly beyond) or
         ``inconclusive``. Needs ``n_boot > 0``.
+    class_names : (str, str), optional
+        Names of the positive and negative class in the outputs (e.g. ``("fake", "real")``);
+        default: ``pos_label`` and "not <pos_label>" for text labels, else ``positive`` and
+        ``negative``.
 
     Returns
     -------
@@ -462,6 +508,7 @@ def audit(
         min_count=min_count,
         **options,
         **_inference_options(gap_ci, p_adjust, tolerance, options),
+        class_names=_class_names(class_names, pos_label),
     )
     config = dict(result.config)
     config.update({"dataset": dataset, "provenance": provenance or {}})
@@ -491,6 +538,21 @@ def audit(
         result.group_warnings,
         result.extras,
     )
+
+
+def _class_names(names, pos_label):
+    if names is None:
+        if isinstance(pos_label, str):
+            return [pos_label, f"not {pos_label}"]
+        return ["positive", "negative"]
+    if isinstance(names, str):
+        names = [x.strip() for x in names.split(",")]
+    names = list(names)
+    if len(names) != 2 or not all(isinstance(x, str) and x for x in names):
+        raise bad(
+            "class_names", "two names (positive, negative), e.g. ('fake', 'real')", repr(names)
+        )
+    return names
 
 
 def _inference_options(gap_ci, p_adjust, tolerance, options):
@@ -560,6 +622,7 @@ def _audit_prepared(
     gap_ci="max-t",
     p_adjust="maxt",
     tolerance=None,
+    class_names=("positive", "negative"),
 ) -> Audit:
     s = prep.structure
     data = prep.data
@@ -632,6 +695,7 @@ def _audit_prepared(
                     n_neg[i],
                     point["tp"][i] + point["fp"][i],
                     point["tn"][i] + point["fn"][i],
+                    class_names,
                 )
                 undefined_rows.append((fams[i], names[i], m, reason))
     groups_long = pd.DataFrame(
@@ -649,6 +713,7 @@ def _audit_prepared(
             int(n_pos[i]),
             int(n_neg[i]),
             min_count,
+            class_names,
         )
         if ws:
             group_warn[(fams[i], names[i])] = ws
@@ -709,6 +774,7 @@ def _audit_prepared(
         "families": list(s.families),
         "metrics": list(metrics),
         "fairaudit_version": __version__,
+        "class_names": list(class_names),
     }
     if extras.get("n_bins") is not None:
         config["bootstrap_bins"] = {"n_bins": extras["n_bins"], "exact": extras["bins_exact"]}

@@ -23,8 +23,64 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _add_inference(p):
+    """Options of the inference layer: gap intervals, p-value adjustment, tolerance verdicts."""
+    a = p.add_argument
+    a(
+        "--gap-ci",
+        default="max-t",
+        choices=["max-t", "percentile", "bca"],
+        help="gap intervals: max-t (default; keeps coverage where groups are equal or close), "
+        "or the plain percentile / BCa bootstrap of the gap (biased near equality)",
+    )
+    a(
+        "--p-adjust",
+        default="maxt",
+        choices=["maxt", "holm", "bh", "none"],
+        help="adjusted p-values (p_adjusted): maxt = Westfall-Young step-down max-T over all gaps "
+        "(default), holm, bh (false discovery rate), none",
+    )
+    a(
+        "--tolerance",
+        default=None,
+        metavar="GAP=VALUE,...",
+        help="tolerances giving each such gap a verdict within / exceeds / inconclusive "
+        "(e.g. fpr_range=0.05,demographic_parity_ratio=0.8; preset four-fifths: 0.8 for "
+        "every ratio gap)",
+    )
+    a(
+        "--fail-on",
+        default=None,
+        choices=["exceeds", "inconclusive"],
+        help="exit with code 1 when a gap's verdict is 'exceeds' (or, with inconclusive, "
+        "anything but 'within')",
+    )
+
+
+def _inference_args(args):
+    return dict(gap_ci=args.gap_ci, p_adjust=args.p_adjust)
+
+
+def _fail_code(result, args):
+    """Exit code 1 (and one line on stderr) when --fail-on finds a gap with that verdict."""
+    if args.fail_on is None:
+        return 0
+    gaps = result.gaps if hasattr(result, "gaps") else None
+    if gaps is None or "verdict" not in gaps:
+        return 0
+    bad_verdicts = {"exceeds"} if args.fail_on == "exceeds" else {"exceeds", "inconclusive"}
+    hit = gaps[gaps["verdict"].isin(bad_verdicts)]
+    if hit.empty:
+        return 0
+    listed = ", ".join(f"{r.family}:{r.name} {r.verdict}" for r in hit.head(5).itertuples())
+    more = f" and {len(hit) - 5} more" if len(hit) > 5 else ""
+    sys.stderr.write(f"fairaudit: --fail-on {args.fail_on}: {len(hit)} gaps ({listed}{more})\n")
+    return 1
+
+
 def _add_common(p):
     a = p.add_argument
+    _add_inference(p)
     a(
         "--scores",
         default="auto",
@@ -81,6 +137,12 @@ def _add_common(p):
         help="also write every figure in this format into --out/figures",
     )
     a("--all-gaps", action="store_true", help="print every gap, not only the headline ones")
+    a(
+        "--all-metrics",
+        action="store_true",
+        help="print every metric, not only the headline ones (auc, eer, fpr, tpr, accuracy, "
+        "selection_rate)",
+    )
     a("--quiet", action="store_true", help="no progress bar")
 
 
@@ -334,12 +396,14 @@ def _report(args):
         clusters=d["clusters"],
         dataset=args.dataset,
         provenance=d["provenance"],
+        tolerance=args.tolerance,
         **_options(args),
+        **_inference_args(args),
     )
     if args.compat:
         result = _with_compat(result, args, d)
     _emit(_with_names(result, args), args)
-    return 0
+    return _fail_code(result, args)
 
 
 def _with_names(result, args):
@@ -403,25 +467,23 @@ def _emit(result, args):
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         result.to_json(os.path.join(args.out, "report.json"))
-        result.groups_flat().to_csv(os.path.join(args.out, "groups.csv"), index=False)
-        result.gaps_flat().to_csv(os.path.join(args.out, "gaps.csv"), index=False)
+        result.groups_table().to_csv(os.path.join(args.out, "groups.csv"), index=False)
+        result.gaps_table().to_csv(os.path.join(args.out, "gaps.csv"), index=False)
         if getattr(result, "reference", None) is not None:
             result.reference.to_csv(os.path.join(args.out, "reference.csv"), index=False)
         _write_html(result, args)
     if args.format == "json":
         print(result.to_json())
-    elif is_cmp:
-        print(
-            format_comparison_text(
-                result, all_gaps=args.all_gaps, markdown=args.format == "markdown"
-            )
-        )
-    elif args.format == "markdown":
-        print(format_markdown(result, all_gaps=args.all_gaps))
     else:
-        print(format_text(result, all_gaps=args.all_gaps))
-        if args.out:
-            print(f"\nwrote {', '.join(sorted(os.listdir(args.out)))} to {args.out}")
+        wide = dict(all_gaps=args.all_gaps, all_metrics=args.all_metrics)
+        if is_cmp:
+            print(format_comparison_text(result, markdown=args.format == "markdown", **wide))
+        elif args.format == "markdown":
+            print(format_markdown(result, **wide))
+        else:
+            print(format_text(result, **wide))
+    if args.out:
+        sys.stderr.write(f"wrote {', '.join(sorted(os.listdir(args.out)))} to {args.out}\n")
 
 
 def _write_html(result, args):
@@ -436,6 +498,9 @@ def _compare(args):
     from ._compare import compare
 
     _check_output_options(args)
+    for flag, value in (("--tolerance", args.tolerance), ("--fail-on", args.fail_on)):
+        if value is not None:
+            raise bad(flag, "a report (compare judges changes, not gaps)", repr(value))
     d = _load(args, 2)
     result = compare(
         d["labels"],
@@ -448,6 +513,7 @@ def _compare(args):
         provenance=d["provenance"],
         names=_compare_names(args, d["provenance"]),
         **_options(args),
+        **_inference_args(args),
     )
     _emit(_with_names(result, args), args)
     return 0

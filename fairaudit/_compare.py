@@ -92,6 +92,8 @@ class Comparison(Exportable):
                     "lo": _num(r.lo),
                     "hi": _num(r.hi),
                     "p_value": _num(r.p_value),
+                    "p_adjusted": _num(r.p_adjusted),
+                    "n_unusable": int(r.n_unusable),
                 }
             )
         return {
@@ -104,12 +106,14 @@ class Comparison(Exportable):
             "warnings": list(self.warnings),
         }
 
-    def groups_flat(self) -> pd.DataFrame:
-        a = self.a.groups_flat().assign(detector=self.config["names"][0])
-        b = self.b.groups_flat().assign(detector=self.config["names"][1])
+    def groups_table(self) -> pd.DataFrame:
+        """groups.csv: both detectors' groups with paired-bootstrap intervals (``detector``)."""
+        a = self.a.groups_table().assign(detector=self.config["names"][0])
+        b = self.b.groups_table().assign(detector=self.config["names"][1])
         return pd.concat([a, b], ignore_index=True)
 
-    def gaps_flat(self) -> pd.DataFrame:
+    def gaps_table(self) -> pd.DataFrame:
+        """gaps.csv: every difference B - A with its interval and p-values."""
         return self.differences.copy()
 
     def __repr__(self):
