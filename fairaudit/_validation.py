@@ -297,8 +297,7 @@ def as_labels(y_true, n: int | None = None, *, pos_label=None, argument="y_true"
             f"{int(missing.sum())} missing values (NaN/None), first at rows "
             f"{np.flatnonzero(missing)[:5].tolist()}",
         )
-    if arr.dtype == object or arr.dtype.kind in "US":
-        arr = arr.astype(str)
+    arr = _typed_labels(arr)
     if pos_label is not None:
         return _labels_with_positive(arr, pos_label, argument)
     if arr.dtype == bool:
@@ -319,6 +318,20 @@ def as_labels(y_true, n: int | None = None, *, pos_label=None, argument="y_true"
             _label_values_text(arr),
         )
     return arr.astype(np.int8)
+
+
+def _typed_labels(arr):
+    """Object arrays (pandas columns, lists) as booleans, numbers or text."""
+    if arr.dtype.kind in "US":
+        return arr.astype(str)
+    if arr.dtype != object:
+        return arr
+    kind = pd.api.types.infer_dtype(arr, skipna=False)
+    if kind == "boolean":
+        return arr.astype(bool)
+    if kind in ("integer", "floating", "mixed-integer-float"):
+        return arr.astype(float)
+    return arr.astype(str)
 
 
 def _label_values_text(arr) -> str:

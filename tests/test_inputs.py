@@ -360,3 +360,49 @@ def test_missing_attribute_values_error_drop_or_keep():
     assert list(kept.groups.loc["race"].index)[-1] == "unknown"
     cmp = fairaudit.compare(y, p, p**2, g, missing_groups="drop", n_boot=10, min_count=1)
     assert cmp.config["n_rows"] == y.size - 3 and cmp.config["n_dropped_missing_groups"] == 3
+
+
+# ---------------------------------------------------------------------- dependencies (issue 10)
+IMPORT_NAME = {"scikit-learn": "sklearn", "pyyaml": "yaml", "pillow": "PIL"}
+
+
+def _requirement_names(entries):
+    import re
+
+    return [re.split(r"[<>=!~\[ ;]", e, maxsplit=1)[0].lower() for e in entries]
+
+
+def _imported_by(package_dirs) -> set:
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    names = set()
+    for d in package_dirs:
+        for path in (root / d).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_runtime_dependency_is_imported_by_runtime_code():
+    import pathlib
+
+    tomllib = pytest.importorskip("tomllib")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = _requirement_names(project["dependencies"])
+    detectors = _requirement_names(project["optional-dependencies"]["detectors"])
+    assert "fairlearn" not in core and "seaborn" not in core  # oracles of tests, not runtime
+    assert "fairlearn" in _requirement_names(project["optional-dependencies"]["test"])
+    assert "fairlearn" in _requirement_names(project["optional-dependencies"]["bench"])
+    used_core = _imported_by(["fairaudit"])
+    used_detectors = _imported_by(["detectors"])
+    for name in core:
+        assert IMPORT_NAME.get(name, name) in used_core, name
+    for name in detectors:
+        assert IMPORT_NAME.get(name, name) in used_detectors, name
+    assert "torch" not in used_core  # the audit core never imports torch
