@@ -66,7 +66,7 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         default = action.default
         if (
             action.option_strings
-            and default not in (None, False, argparse.SUPPRESS)
+            and not any(default is v for v in (None, False, argparse.SUPPRESS))
             and "default" not in text
         ):
             text += " (default: %(default)s)"
@@ -162,7 +162,12 @@ def _add_common(p):
         help="permutations of the test of no disparity (default: --n-boot; 0: no test)",
     )
     a("--ci", type=float, default=DEFAULTS["ci"], help="confidence level")
-    a("--ci-method", default=DEFAULTS["ci_method"], choices=["percentile", "bca"])
+    a(
+        "--ci-method",
+        default=DEFAULTS["ci_method"],
+        choices=["percentile", "bca"],
+        help="interval method of the bootstrap",
+    )
     a(
         "--bootstrap",
         default=DEFAULTS["bootstrap"],
@@ -191,7 +196,12 @@ def _add_common(p):
         help="add the research code's fairness-metrics quantities",
     )
     a("--out", default=None, metavar="DIR", help="write the files listed below into DIR")
-    a("--format", default="text", choices=["text", "json", "markdown"])
+    a(
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown"],
+        help="what is printed on the terminal",
+    )
     a(
         "--figures",
         default=None,
@@ -219,7 +229,7 @@ def build_parser():
         "FILE.npy or FILE.csv:COLUMN; LABELS: FILE.npy or FILE.csv:COLUMN.",
         epilog=_epilog("report"),
     )
-    r.add_argument("inputs", nargs="*")
+    r.add_argument("inputs", nargs="*", help="SCORES [LABELS] CSV, or RESULTS_DIR alone")
     r.add_argument("--example", action="store_true", help="audit the embedded synthetic example")
     _add_common(r)
     c = sub.add_parser(
@@ -229,7 +239,7 @@ def build_parser():
         description="INPUTS: SCORES_A SCORES_B LABELS CSV | SCORES_A SCORES_B CSV",
         epilog=_epilog("compare"),
     )
-    c.add_argument("inputs", nargs="*")
+    c.add_argument("inputs", nargs="*", help="SCORES_A SCORES_B [LABELS] CSV")
     c.add_argument(
         "--example", action="store_true", help="compare the example's two embedded detectors"
     )

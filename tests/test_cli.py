@@ -678,6 +678,7 @@ def test_help_shows_defaults_and_every_file_out_writes(files, capsys):
         text = " ".join(capsys.readouterr().out.split())
         assert "(default: 1000)" in text and "(default: 0.95)" in text
         assert "(default: auto)" in text and "(default: error)" in text
+        assert "random draw (default: 0)" in text and "(default: percentile)" in text
         for name, _ in __import__("fairaudit._cli", fromlist=["OUT_FILES"]).OUT_FILES[command]:
             assert name in text
     d, df, y, p = files
