@@ -115,6 +115,15 @@ def looks_like_logits(finite) -> bool:
 
 def _auto_rule(arr, argument) -> str:
     if arr.ndim == 2:
+        rows = arr[np.isfinite(arr).all(axis=1)]
+        if rows.size and rows.min() >= 0 and rows.max() <= 1:
+            if np.allclose(rows.sum(axis=1), 1.0, atol=1e-6):
+                raise bad(
+                    argument,
+                    f"two columns of logits (real, fake) under {opt('scores', 'auto')}",
+                    "two columns of probabilities, each row summing to 1 (predict_proba "
+                    "output?): give the fake column alone (y_score[:, 1], FILE.csv:COLUMN)",
+                )
         return "logits2"
     finite = arr[np.isfinite(arr)]
     if finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1):

@@ -312,6 +312,7 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, kind):
     assert lines[0].startswith("fairaudit: error: ")
     assert BAD[kind] in lines[0]
     assert "Traceback" not in err
+    assert "np.float" not in err and "np.int" not in err  # plain numbers
 
 
 def test_drop_nan_reports_count(tmp_path, capsys):

@@ -116,6 +116,15 @@ def test_auto_reads_values_outside_0_1_as_logits_only_when_they_look_like_logits
     )
 
 
+def test_two_columns_of_probabilities_are_not_read_as_logits():
+    y, p, groups, _ = data()
+    with pytest.raises(FairauditError, match="each row summing to 1"):
+        fairaudit.audit(y, np.c_[1 - p, p], groups, **fast())
+    z = np.log(p) - np.log1p(-p)
+    two = fairaudit.audit(y, np.c_[np.zeros_like(z), z], groups, **fast())
+    assert two.config["score_rule"] == "logits2"
+
+
 # ---------------------------------------------------------------------- defaults
 SHARED = [
     "scores",
