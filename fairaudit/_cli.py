@@ -527,6 +527,12 @@ def _report(args):
     _options(args)
     _check_output_options(args)
     d = _load(args, 1)
+    if args.compat and d["groups"].isna().any(axis=None):
+        raise bad(
+            f"--compat {args.compat}",
+            "a gender and a race on every row (the research script has no missing group)",
+            f"{int(d['groups'].isna().any(axis=1).sum())} rows without one",
+        )
     result = audit(d["labels"], d["scores"][0], d["groups"], **_computation_options(args, d))
     result = _with_reason(result, d)
     if args.compat:

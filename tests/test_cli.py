@@ -703,3 +703,21 @@ def test_version(capsys):
         main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"fairaudit {fairaudit.__version__}"
+
+
+def test_compat_refuses_rows_without_a_group(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, n),
+            "gender": rng.choice(["male", "female"], n),
+            "race": rng.choice(["asian", "white", "black", "others"], n),
+        }
+    )
+    df.loc[3, "race"] = None
+    df.to_csv(tmp_path / "t.csv", index=False)
+    np.save(tmp_path / "p.npy", rng.random(n))
+    argv = ["report", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--n-boot", "0"]
+    argv += ["--attributes", "gender,race", "--missing-groups", "drop", "--compat", "pg-fdd"]
+    assert "1 rows without one" in one_line_error(argv, capsys)
