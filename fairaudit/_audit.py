@@ -10,11 +10,20 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._errors import bad
+from ._errors import bad, opt
 from ._groups import build_groups
 from ._metrics import METRIC_NAMES, SPECS
 from ._stats import group_point_metrics, sort_rows
-from ._validation import as_groups, as_labels, as_scores, as_weights, check_finite
+from ._options import DEFAULTS, check_options, resolve_bootstrap
+from ._validation import (
+    as_groups,
+    as_labels,
+    as_scores,
+    as_weights,
+    check_finite,
+    check_scores_not_labels,
+    table_arguments,
+)
 
 __all__ = ["audit", "Audit", "prepare"]
 
@@ -291,10 +300,11 @@ class Prepared:
     data: object  # SortedData
     structure: object  # GroupStructure
     rule: object  # ScoreRule
-    n_dropped: int
+    n_dropped: int  # rows with NaN/inf scores (drop_nan)
     clusters: np.ndarray | None  # cluster code per sorted row
     weighted: bool
     attrs: pd.DataFrame  # attribute columns, input order (after dropped rows)
+    n_dropped_missing_groups: int = 0  # rows without an attribute value (missing_groups="drop")
 
 
 def prepare(
@@ -309,16 +319,27 @@ def prepare(
     clusters=None,
     drop_nan=False,
     max_order=None,
-    score_argument="scores",
+    score_argument="y_score",
+    missing_groups="error",
+    allow_perfect_scores=False,
 ) -> Prepared:
-    """Validate once and sort once."""
+    """Validate once and sort once.
+
+    >>> prep = prepare([0, 1, 1, 0], [0.2, 0.7, 0.4, 0.6], {"race": ["a", None, "b", "b"]},
+    ...                missing_groups="drop")
+    >>> prep.n_dropped_missing_groups, prep.attrs["race"].tolist()
+    (1, ['a', 'b', 'b'])
+    """
     ranking, rule = as_scores(y_score, scores, threshold, argument=score_argument)
     n = ranking.shape[0]
     y = as_labels(y_true, n, pos_label=pos_label)
     w = as_weights(sample_weight, n)
-    attrs = as_groups(groups, n)
+    attrs = as_groups(groups, n, missing=missing_groups)
     keep = check_finite(ranking, drop_nan=drop_nan, argument=score_argument)
     n_dropped = int((~keep).sum())
+    absent = attrs.isna().any(axis=1).to_numpy()  # only with missing_groups="drop"
+    n_missing = int((absent & keep).sum())
+    keep &= ~absent
     cl = None
     if clusters is not None:
         cl_arr = np.asarray(clusters)
@@ -329,16 +350,24 @@ def prepare(
                 "clusters", "a cluster id on every row", f"{int(pd.isna(cl_arr).sum())} missing ids"
             )
         cl = pd.factorize(cl_arr)[0]
-    if n_dropped:
+    if not keep.all():
         ranking, y, w, attrs = ranking[keep], y[keep], w[keep], attrs[keep].reset_index(drop=True)
         cl = None if cl is None else pd.factorize(cl[keep])[0]
         if ranking.size == 0:
-            raise bad(score_argument, "at least one finite score", "none after --drop-nan")
+            raise bad(score_argument, "at least one row left", "none after dropping rows")
+    check_scores_not_labels(ranking, y, argument=score_argument, allow=allow_perfect_scores)
     structure = build_groups(attrs, max_order=max_order)
     data = sort_rows(ranking, y, w, structure.atom)
     cl_sorted = None if cl is None else cl[data.order]
     return Prepared(
-        data, structure, rule, n_dropped, cl_sorted, weighted=sample_weight is not None, attrs=attrs
+        data,
+        structure,
+        rule,
+        n_dropped,
+        cl_sorted,
+        weighted=sample_weight is not None,
+        attrs=attrs,
+        n_dropped_missing_groups=n_missing,
     )
 
 
@@ -374,25 +403,28 @@ def _small_warnings(name, n, n_pos, n_neg, min_count, names):
 
 
 def audit(
-    y_true,
-    y_score,
-    groups,
+    data=None,
+    y_score=None,
+    groups=None,
     *,
-    scores="auto",
-    threshold=0.5,
+    y_true=None,
+    scores=DEFAULTS["scores"],
+    threshold=DEFAULTS["threshold"],
     pos_label=None,
     sample_weight=None,
     reference=None,
-    n_boot=0,
-    ci=0.95,
-    seed=0,
-    bootstrap="iid",
+    n_boot=DEFAULTS["n_boot"],
+    ci=DEFAULTS["ci"],
+    seed=DEFAULTS["seed"],
+    bootstrap=DEFAULTS["bootstrap"],
     clusters=None,
-    ci_method="percentile",
-    n_perm=None,
-    drop_nan=False,
-    min_count=30,
-    max_bins=1024,
+    ci_method=DEFAULTS["ci_method"],
+    n_perm=DEFAULTS["n_perm"],
+    drop_nan=DEFAULTS["drop_nan"],
+    missing_groups=DEFAULTS["missing_groups"],
+    allow_perfect_scores=DEFAULTS["allow_perfect_scores"],
+    min_count=DEFAULTS["min_count"],
+    max_bins=DEFAULTS["max_bins"],
     max_order=None,
     chunk_size=64,
     metrics=None,
@@ -407,22 +439,36 @@ def audit(
 ) -> Audit:
     """Audit a binary classifier's scores across groups.
 
+    Called as ``audit(y_true, y_score, groups, ...)`` with arrays, or as
+    ``audit(df, y_true="label", y_score="prob", groups=["gender", "race"],
+    clusters="video_id")`` with a DataFrame and column names. The defaults are the command
+    line's (:data:`fairaudit._options.DEFAULTS`), so the same options give the same numbers.
+
     Parameters
     ----------
-    y_true : array-like of shape (n,)
+    data : DataFrame or array-like, optional
+        A table whose columns the other arguments name; or, when ``y_true`` is not given, the
+        labels themselves (``audit(y_true, y_score, groups)``).
+    y_score : array-like of shape (n,) or (n, 2), or column name(s)
+        Probabilities, percentages, logits or 2-column logits (see ``scores``).
+    groups : DataFrame, dict of columns, list of named Series, Series, 1-D array, or column names
+        Attribute columns (e.g. ``gender``, ``race``); families are each attribute and their
+        intersections (``gender+race``). Names and values may contain ``+`` only where the
+        intersection names stay unambiguous.
+    y_true : array-like of shape (n,) or column name, keyword-only
         Labels, 1 = fake (positive), 0 = real; booleans accepted; other values need
         ``pos_label``.
-    y_score : array-like of shape (n,) or (n, 2)
-        Probabilities, logits or 2-column logits (see ``scores``).
-    groups : DataFrame, dict of columns, Series or 1-D array
-        Attribute columns (e.g. ``gender``, ``race``); families are each attribute and their
-        intersections (``gender+race``).
-    scores : {"auto", "prob", "logit", "logits2"}, keyword-only
+    scores : {"auto", "prob", "percent", "logit", "logits2"}
         Score rule; ``auto`` takes logits2 for two columns, prob when every value is in
-        [0, 1], logit otherwise. The rule used is recorded in ``config["score_rule"]``.
+        [0, 1], logit when the values look like logits (both signs, a roughly symmetric
+        range) and refuses anything else (percentages, one-sided decision values). The rule
+        used is recorded in ``config["score_rule"]``.
     threshold : float
         Decision threshold on the probability p(fake) (default 0.5).
-    sample_weight : array-like, optional
+    pos_label : optional
+        The label value meaning fake when labels are not 0/1 (text, numbers, booleans); the
+        labels must then hold exactly two values.
+    sample_weight : array-like or column name, optional
         Row weights for every metric (counts n, n_pos, n_neg stay row counts).
     reference : str or list of str, optional
         Reference groups: ``"white"`` (every family holding that group), ``"race=white"``,
@@ -430,21 +476,30 @@ def audit(
         reference's family, the difference and ratio to the reference with intervals, p-values
         and adjusted p-values (:attr:`Audit.reference`).
     n_boot : int
-        Bootstrap replicates (0: point estimates only).
+        Bootstrap replicates (default 1000; 0: point estimates only).
     ci : float
         Confidence level of the intervals.
     seed : int
-        Seed of the bootstrap and permutation draws; results do not depend on ``chunk_size``.
-    bootstrap : {"iid", "stratified", "cluster"}
-        Resampling scheme: rows, rows within fixed-size groups, or whole clusters.
-    clusters : array-like, optional
-        Cluster id per row (e.g. video id); required by ``bootstrap="cluster"`` and used by
-        the permutation test.
+        Seed (non-negative) of the bootstrap and permutation draws; results do not depend on
+        ``chunk_size``.
+    bootstrap : {"iid", "stratified", "cluster"}, optional
+        Resampling scheme: rows, rows within fixed-size groups, or whole clusters. Default:
+        ``cluster`` when ``clusters`` are given, else ``iid``; why is recorded in
+        ``config["bootstrap_reason"]``.
+    clusters : array-like or column name, optional
+        Cluster id per row (e.g. video id); implies ``bootstrap="cluster"`` and makes the
+        permutation test move whole clusters.
     ci_method : {"percentile", "bca"}
     n_perm : int, optional
         Permutations of the test of "no disparity" (default: ``n_boot``; 0 turns it off).
     drop_nan : bool
         Drop rows with NaN/inf scores (counted in the warnings) instead of failing.
+    missing_groups : {"error", "drop", "keep"}
+        Rows without an attribute value: refused (default), dropped (counted in the
+        warnings) or audited as a group ``unknown``.
+    allow_perfect_scores : bool
+        Accept scores that reproduce the labels exactly (refused by default: almost always
+        the labels given as scores).
     min_count : int
         Groups with fewer positives or negatives than this get a warning (default 30).
     max_bins : int
@@ -476,54 +531,93 @@ def audit(
     Returns
     -------
     Audit
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"label": [0, 1] * 30, "prob": [0.2, 0.7, 0.6, 0.9] * 15,
+    ...                    "race": ["a"] * 20 + ["b"] * 40, "video": [i // 4 for i in range(60)]})
+    >>> r = audit(df, y_true="label", y_score="prob", groups=["race"], clusters="video",
+    ...           n_boot=50, min_count=1)
+    >>> r.config["bootstrap"], r.config["bootstrap_reason"]
+    ('cluster', 'clusters given: whole clusters are resampled together')
     """
-    prep = prepare(
-        y_true,
-        y_score,
-        groups,
+    given = table_arguments(
+        data,
+        y_true=y_true,
+        y_score=y_score,
+        groups=groups,
+        clusters=clusters,
+        sample_weight=sample_weight,
+    )
+    opts = check_options(
         scores=scores,
         threshold=threshold,
-        pos_label=pos_label,
-        sample_weight=sample_weight,
-        clusters=clusters,
-        drop_nan=drop_nan,
-        max_order=max_order,
-    )
-    options = dict(
         n_boot=n_boot,
         ci=ci,
         seed=seed,
         bootstrap=bootstrap,
         ci_method=ci_method,
         n_perm=n_perm,
+        drop_nan=drop_nan,
+        missing_groups=missing_groups,
+        allow_perfect_scores=allow_perfect_scores,
+        min_count=min_count,
         max_bins=max_bins,
         chunk_size=chunk_size,
+    )
+    metrics = _check_metrics(metrics)
+    scheme, reason = resolve_bootstrap(opts["bootstrap"], given["clusters"] is not None)
+    prep = prepare(
+        given["y_true"],
+        given["y_score"],
+        given["groups"],
+        scores=opts["scores"],
+        threshold=opts["threshold"],
+        pos_label=pos_label,
+        sample_weight=given["sample_weight"],
+        clusters=given["clusters"],
+        drop_nan=opts["drop_nan"],
+        max_order=max_order,
+        missing_groups=opts["missing_groups"],
+        allow_perfect_scores=opts["allow_perfect_scores"],
+    )
+    options = dict(
+        n_boot=opts["n_boot"],
+        ci=opts["ci"],
+        seed=opts["seed"],
+        bootstrap=scheme,
+        ci_method=opts["ci_method"],
+        n_perm=opts["n_perm"],
+        max_bins=opts["max_bins"],
+        chunk_size=opts["chunk_size"],
         progress=progress,
-        metrics=_check_metrics(metrics),
+        metrics=metrics,
     )
     _check_uncertainty_options(options, prep)
     result = _audit_prepared(
         prep,
         reference=reference,
-        min_count=min_count,
+        min_count=opts["min_count"],
         **options,
         **_inference_options(gap_ci, p_adjust, tolerance, options),
         class_names=_class_names(class_names, pos_label),
     )
     config = dict(result.config)
-    config.update({"dataset": dataset, "provenance": provenance or {}})
+    config.update({"dataset": dataset, "provenance": provenance or {}, "bootstrap_reason": reason})
+    config.update(_missing_groups_config(prep, opts["missing_groups"]))
     comp = None
     if compat is not None:
         from ._compat_bridge import compat_from_arrays
 
         comp = compat_from_arrays(
-            y_true,
-            y_score,
-            groups,
+            given["y_true"],
+            given["y_score"],
+            given["groups"],
             rule=prep.rule.name,
             mode=compat,
             dataset=dataset,
-            drop_nan=drop_nan,
+            drop_nan=opts["drop_nan"],
             pos_label=pos_label,
         )
     return Audit(
@@ -532,7 +626,7 @@ def audit(
         result.counts,
         result.gaps,
         result.undefined,
-        result.warnings,
+        result.warnings + _missing_groups_warnings(prep),
         result.reference,
         comp,
         result.group_warnings,
@@ -570,6 +664,17 @@ def _inference_options(gap_ci, p_adjust, tolerance, options):
     return {"gap_ci": gap_ci, "p_adjust": p_adjust, "tolerance": tol}
 
 
+def _missing_groups_config(prep, policy) -> dict:
+    return {"missing_groups": policy, "n_dropped_missing_groups": prep.n_dropped_missing_groups}
+
+
+def _missing_groups_warnings(prep) -> tuple:
+    n = prep.n_dropped_missing_groups
+    if not n:
+        return ()
+    return (f"dropped {n} rows without an attribute value (missing_groups drop)",)
+
+
 def _check_metrics(metrics):
     if metrics is None:
         return METRIC_NAMES
@@ -586,22 +691,12 @@ def _check_metrics(metrics):
 
 
 def _check_uncertainty_options(o, prep):
-    if not isinstance(o["n_boot"], (int, np.integer)) or o["n_boot"] < 0:
-        raise bad("--n-boot", "a non-negative integer", repr(o["n_boot"]))
-    if not (isinstance(o["ci"], float) and 0.0 < o["ci"] < 1.0):
-        raise bad("--ci", "a confidence level strictly between 0 and 1", repr(o["ci"]))
-    if o["bootstrap"] not in ("iid", "stratified", "cluster"):
-        raise bad("--bootstrap", "one of iid, stratified, cluster", repr(o["bootstrap"]))
-    if o["bootstrap"] == "cluster" and prep.clusters is None:
-        raise bad("--bootstrap cluster", "a cluster column (--cluster COLUMN)", "none")
-    if o["ci_method"] not in ("percentile", "bca"):
-        raise bad("--ci-method", "percentile or bca", repr(o["ci_method"]))
-    if o["n_perm"] is not None and (
-        not isinstance(o["n_perm"], (int, np.integer)) or o["n_perm"] < 0
-    ):
-        raise bad("--n-perm", "a non-negative integer", repr(o["n_perm"]))
-    if not isinstance(o["max_bins"], (int, np.integer)) or o["max_bins"] < 16:
-        raise bad("max_bins", "an integer of at least 16", repr(o["max_bins"]))
+    """Validate the options with the shared checker (audit and compare); return them
+    normalised. The cluster scheme needs cluster ids."""
+    o = check_options(**o)
+    if o.get("bootstrap") == "cluster" and prep.clusters is None:
+        raise bad(opt("bootstrap", "cluster"), f"cluster ids ({opt('clusters')})", "none")
+    return o
 
 
 def _audit_prepared(

@@ -7,18 +7,53 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 
 import numpy as np
 
+from . import __version__
 from ._errors import FairauditError, bad
+from ._options import DEFAULTS, SCORE_RULES, check_options
 
 __all__ = ["main"]
 
 
+# argparse's own messages, in the one-line form of every other error
+_ARGPARSE_FORMS = [
+    (
+        re.compile(r"argument (\S+?)(?:/\S+)?: invalid choice: '?([^']*?)'? \(choose from (.*)\)"),
+        lambda m: f"{m[1]}: expected one of {m[3].replace(chr(39), '')}, found '{m[2]}'",
+    ),
+    (
+        re.compile(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: '(.*)'"),
+        lambda m: (
+            f"{m[1]}: expected {'an integer' if m[2] == 'int' else 'a number'}, found '{m[3]}'"
+        ),
+    ),
+    (
+        re.compile(r"argument (\S+?)(?:/\S+)?: expected one argument"),
+        lambda m: f"{m[1]}: expected a value, found none",
+    ),
+    (
+        re.compile(r"unrecognized arguments: (.*)"),
+        lambda m: f"arguments: expected the options listed by --help, found {m[1]}",
+    ),
+    (
+        re.compile(r"the following arguments are required: (.*)"),
+        lambda m: f"{m[1]}: expected report or compare, found none",
+    ),
+]
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
+        for pattern, form in _ARGPARSE_FORMS:
+            m = pattern.search(message)
+            if m:
+                message = form(m)
+                break
         sys.stderr.write(f"fairaudit: error: {message}\n")
         sys.exit(2)
 
@@ -57,6 +92,14 @@ def _add_inference(p):
     )
 
 
+def _class_names(args, d):
+    """--class-names, else fake/real for the research schema (the example included)."""
+    if args.class_names:
+        return args.class_names
+    source = str(d["provenance"].get("groups_from", ""))
+    return ("fake", "real") if source.startswith("research") else None
+
+
 def _inference_args(args):
     return dict(gap_ci=args.gap_ci, p_adjust=args.p_adjust)
 
@@ -78,63 +121,163 @@ def _fail_code(result, args):
     return 1
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help line (when it has a value worth showing)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and not any(default is v for v in (None, False, argparse.SUPPRESS))
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+#: What ``--out DIR`` writes, per command (shown by --help; tests check it is true).
+OUT_FILES = {
+    "report": [
+        ("report.json", "every number and how it was made"),
+        ("groups.csv", "per-group metrics with intervals"),
+        ("gaps.csv", "gaps with intervals and p-values"),
+        ("report.html", "the self-contained report with figures"),
+        ("reference.csv", "with --reference: differences to the reference group"),
+        ("figures/", "with --figures: each figure as a file"),
+    ],
+    "compare": [
+        ("report.json", "every number and how it was made, both detectors"),
+        ("groups.csv", "per-group metrics of both detectors"),
+        ("gaps.csv", "differences B - A with intervals and p-values"),
+        ("report.html", "the self-contained report with figures"),
+        ("figures/", "with --figures: each figure as a file"),
+    ],
+}
+
+
+def _epilog(command):
+    rows = "\n".join(f"  {name:<15} {what}" for name, what in OUT_FILES[command])
+    return f"files written by --out DIR:\n{rows}"
+
+
 def _add_common(p):
     a = p.add_argument
     _add_inference(p)
     a(
         "--scores",
-        default="auto",
-        choices=["auto", "prob", "logit", "logits2"],
-        help="score rule (auto: logits2 for 2 columns, prob when all in [0,1], else logit)",
+        default=DEFAULTS["scores"],
+        choices=SCORE_RULES,
+        help="score rule: prob (p in [0, 1]), percent (p = score / 100), logit "
+        "(p = sigmoid(score)), logits2 (two columns); auto: logits2 for two columns, prob when "
+        "all values are in [0, 1], logit when they look like logits (both signs, a roughly "
+        "symmetric range), refused otherwise",
     )
-    a("--threshold", type=float, default=0.5, help="threshold on p(fake) (default 0.5)")
-    a("--pos-label", default=None, help="label value meaning fake, when labels are not 0/1")
+    a("--threshold", type=float, default=DEFAULTS["threshold"], help="threshold on p(fake)")
+    a(
+        "--pos-label",
+        default=None,
+        metavar="VALUE",
+        help="label value meaning fake, when labels are not 0/1 (text labels too)",
+    )
+    a(
+        "--allow-perfect",
+        action="store_true",
+        help="accept scores that reproduce the labels exactly (refused by default: usually "
+        "the labels given as scores)",
+    )
     a(
         "--dataset",
         default="ff++",
         choices=["ff++", "dfdc", "celebdf", "dfd"],
-        help="group coding of the research CSV / result layout (default ff++)",
+        help="group coding of the research CSV / result layout",
     )
     a(
         "--attributes",
         default=None,
         help="comma-separated attribute columns of the CSV instead of the research schema",
     )
+    a(
+        "--missing-groups",
+        default=DEFAULTS["missing_groups"],
+        choices=["error", "drop", "keep"],
+        help="rows without an attribute value: error, drop them (counted), or keep them as a "
+        "group 'unknown'",
+    )
     a("--weights", default=None, metavar="COLUMN", help="CSV column of sample weights")
     a(
         "--cluster",
         default=None,
         metavar="COLUMN",
-        help="CSV column of cluster ids (video, identity) for --bootstrap cluster and the test",
+        help="CSV column of cluster ids (video, identity): whole clusters are resampled and "
+        "permuted (default: the CSV's video_id column when it has one)",
     )
     a("--reference", default=None, help="reference group (e.g. white, male+asian)")
-    a("--n-boot", type=int, default=1000, help="bootstrap replicates (0: point estimates only)")
-    a("--n-perm", type=int, default=None, help="permutations of the test (default: --n-boot)")
-    a("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
-    a("--ci-method", default="percentile", choices=["percentile", "bca"])
+    a(
+        "--n-boot",
+        type=int,
+        default=DEFAULTS["n_boot"],
+        help="bootstrap replicates (0: point estimates only)",
+    )
+    a(
+        "--n-perm",
+        type=int,
+        default=DEFAULTS["n_perm"],
+        help="permutations of the test of no disparity (default: --n-boot; 0: no test)",
+    )
+    a("--ci", type=float, default=DEFAULTS["ci"], help="confidence level")
+    a(
+        "--ci-method",
+        default=DEFAULTS["ci_method"],
+        choices=["percentile", "bca"],
+        help="interval method of the bootstrap",
+    )
     a(
         "--bootstrap",
-        default=None,
+        default=DEFAULTS["bootstrap"],
         choices=["iid", "stratified", "cluster"],
-        help="resampling scheme (default: cluster when --cluster is given, else iid)",
+        help="resampling scheme (default: cluster when there are clusters - --cluster or a "
+        "video_id column - else iid)",
     )
-    a("--seed", type=int, default=0)
+    a("--seed", type=int, default=DEFAULTS["seed"], help="seed of every random draw")
     a("--drop-nan", action="store_true", help="drop rows with NaN/inf scores (reported)")
-    a("--min-count", type=int, default=30, help="warn below this many positives/negatives")
-    a("--max-bins", type=int, default=1024, help="score bins of bootstrap replicates")
+    a(
+        "--min-count",
+        type=int,
+        default=DEFAULTS["min_count"],
+        help="warn below this many positives/negatives",
+    )
+    a(
+        "--max-bins",
+        type=int,
+        default=DEFAULTS["max_bins"],
+        help="score bins of bootstrap replicates",
+    )
     a(
         "--compat",
         default=None,
         choices=["pg-fdd"],
         help="add the research code's fairness-metrics quantities",
     )
-    a("--out", default=None, metavar="DIR", help="write report.json, groups.csv, gaps.csv here")
-    a("--format", default="text", choices=["text", "json", "markdown"])
+    a("--out", default=None, metavar="DIR", help="write the files listed below into DIR")
+    a(
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown"],
+        help="what is printed on the terminal",
+    )
     a(
         "--figures",
         default=None,
         choices=["png", "svg", "pdf"],
-        help="also write every figure in this format into --out/figures",
+        help="also write every figure in this format into DIR/figures (needs --out)",
+    )
+    a(
+        "--class-names",
+        default=None,
+        metavar="POS,NEG",
+        help="names of the positive and negative class in the output (default: fake,real for "
+        "the research schema, else the --pos-label value or positive,negative)",
     )
     a("--all-gaps", action="store_true", help="print every gap, not only the headline ones")
     a(
@@ -152,15 +295,18 @@ def build_parser():
         description="Fairness audit of a binary classifier's scores "
         "across demographic groups (label 1 = fake).",
     )
+    p.add_argument("--version", action="version", version=f"fairaudit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser(
         "report",
         help="audit one detector",
+        formatter_class=_HelpFormatter,
         description="INPUTS: SCORES LABELS CSV | SCORES CSV (labels from the CSV's "
         "label column) | RESULTS_DIR (research per-group .npy layout). SCORES: "
-        "FILE.npy or FILE.csv:COLUMN.",
+        "FILE.npy or FILE.csv:COLUMN; LABELS: FILE.npy or FILE.csv:COLUMN.",
+        epilog=_epilog("report"),
     )
-    r.add_argument("inputs", nargs="*")
+    r.add_argument("inputs", nargs="*", help="SCORES [LABELS] CSV, or RESULTS_DIR alone")
     r.add_argument("--example", action="store_true", help="audit the embedded synthetic example")
     r.add_argument("--name", default=None, help="detector name for tables (default: scores file)")
     _add_dataset_name(r)
@@ -168,9 +314,11 @@ def build_parser():
     c = sub.add_parser(
         "compare",
         help="paired comparison of two detectors (B - A)",
+        formatter_class=_HelpFormatter,
         description="INPUTS: SCORES_A SCORES_B LABELS CSV | SCORES_A SCORES_B CSV",
+        epilog=_epilog("compare"),
     )
-    c.add_argument("inputs", nargs="*")
+    c.add_argument("inputs", nargs="*", help="SCORES_A SCORES_B [LABELS] CSV")
     c.add_argument(
         "--example", action="store_true", help="compare the example's two embedded detectors"
     )
@@ -217,82 +365,153 @@ def _example_inputs(n_scores):
     return scores + [str(paths["labels"]), str(paths["csv"])]
 
 
+def _usage(n_scores):
+    return "SCORES [LABELS] CSV" if n_scores == 1 else "SCORES_A SCORES_B [LABELS] CSV"
+
+
+def _roles(inputs, n_scores):
+    """The role of each positional input, or an error naming what the count suggests."""
+    usage = _usage(n_scores)
+    if n_scores == 1 and len(inputs) == 1:
+        if os.path.isdir(inputs[0]):
+            return None  # a research result folder
+        if not os.path.exists(inputs[0]):
+            raise bad(
+                "RESULTS_DIR",
+                f"an existing folder of research result files (or the files {usage})",
+                f"nothing at '{inputs[0]}'",
+            )
+    if len(inputs) not in (n_scores + 1, n_scores + 2):
+        folders = [s for s in inputs if os.path.isdir(s)]
+        hint = "; a folder of research results goes alone (report RESULTS_DIR)" if folders else ""
+        raise bad(
+            "inputs",
+            f"{usage} (LABELS left out when the CSV has a label column)",
+            f"{len(inputs)} argument{'s' if len(inputs) != 1 else ''}"
+            + (": " + " ".join(f"'{s}'" for s in inputs) if inputs else "")
+            + hint,
+        )
+    scores = ["scores"] if n_scores == 1 else ["scores A", "scores B"]
+    labels = ["labels"] if len(inputs) == n_scores + 2 else []
+    return scores + labels + ["csv"]
+
+
 def _load(args, n_scores):
     """Resolve positional inputs; return dict of arrays, attributes and provenance."""
-    from ._io import check_label_column, load_array, read_demographics, sha256
+    from ._io import check_input_roles, check_label_column, load_array, read_demographics
 
     inputs = list(args.inputs)
     if args.example:
         if inputs:
             raise bad("--example", "no input files", f"{len(inputs)} inputs")
         inputs = _example_inputs(n_scores)
-        if args.cluster is None:
-            args.cluster = "video_id"
-    if n_scores == 1 and len(inputs) == 1 and os.path.isdir(inputs[0]):
+    roles = _roles(inputs, n_scores)
+    if roles is None:
         return _load_results_dir(args, inputs[0])
-    if len(inputs) not in (n_scores + 1, n_scores + 2):
-        want = "SCORES LABELS CSV" if n_scores == 1 else "SCORES_A SCORES_B LABELS CSV"
-        raise bad(
-            "inputs",
-            f"{want} (or without LABELS when the CSV has a label column)",
-            f"{len(inputs)} arguments",
-        )
-    score_specs = inputs[:n_scores]
-    csv_path = inputs[-1]
+    check_input_roles(inputs, roles, _usage(n_scores))
+    named = dict(zip(roles, inputs))
+    csv_path = named["csv"]
     demo = read_demographics(csv_path, dataset=args.dataset, attributes=args.attributes)
-    scores = [
-        load_array(s, f"scores{'' if n_scores == 1 else ' ' + 'AB'[i]} ('{s}')")
-        for i, s in enumerate(score_specs)
-    ]
-    if len(inputs) == n_scores + 2:
-        labels_raw = load_array(inputs[n_scores], f"labels ('{inputs[n_scores]}')")
+    score_roles = roles[:n_scores]
+    scores = [load_array(named[r], f"{r} ('{named[r]}')") for r in score_roles]
+    if "labels" in named:
+        labels_arg = f"labels ('{named['labels']}')"
+        labels_raw = load_array(named["labels"], labels_arg, text=True)
     else:
+        labels_arg = f"csv ('{csv_path}') column 'label'"
         if "label" not in demo.table.columns:
             raise bad(
-                "csv",
+                f"csv ('{csv_path}')",
                 "a 'label' column when no labels file is given",
                 f"columns {', '.join(map(str, demo.table.columns[:12]))}",
             )
         labels_raw = demo.table["label"].to_numpy()
     n = scores[0].shape[0]
-    for i, s in enumerate(scores[1:], 1):
+    for r, s in zip(score_roles[1:], scores[1:]):
         if s.shape[0] != n:
-            raise bad(
-                f"scores B ('{score_specs[i]}')", f"{n} rows like scores A", f"{s.shape[0]} rows"
-            )
+            raise bad(f"{r} ('{named[r]}')", f"{n} rows like scores A", f"{s.shape[0]} rows")
     if labels_raw.ndim == 2 and labels_raw.shape[1] == 1:
         labels_raw = labels_raw[:, 0]
     if labels_raw.shape[0] != n:
-        raise bad("labels", f"{n} rows (as many as the scores)", f"{labels_raw.shape[0]} rows")
+        raise bad(labels_arg, f"{n} rows (as many as the scores)", f"{labels_raw.shape[0]} rows")
     if len(demo.table) != n:
         raise bad(
             f"csv ('{csv_path}')", f"{n} rows (as many as the scores)", f"{len(demo.table)} rows"
         )
+    if "labels" in named and args.pos_label is None:
+        _check_not_swapped(scores[0], labels_raw, named)
     from ._validation import as_labels
 
-    labels = as_labels(labels_raw, n, pos_label=args.pos_label)
-    if len(inputs) == n_scores + 2 and args.pos_label is None:
+    labels = as_labels(labels_raw, n, pos_label=args.pos_label, argument=labels_arg)
+    if "labels" in named and args.pos_label is None:
         check_label_column(demo.table, labels, f"csv ('{csv_path}')")
     weights = _column(demo.table, args.weights, "--weights", numeric=True)
-    clusters = _column(demo.table, args.cluster, "--cluster", numeric=False)
-    files = {}
-    for role, path in zip(
-        ["scores" if n_scores == 1 else "scores_a", "scores_b"][:n_scores]
-        + (["labels"] if len(inputs) == n_scores + 2 else [])
-        + ["csv"],
-        score_specs + inputs[n_scores:],
-    ):
-        real = path if os.path.exists(path) else path.rsplit(":", 1)[0]
-        files[role] = {"path": os.path.basename(real), "sha256": sha256(real)}
+    cluster_column, reason = _cluster_column(args, demo.table)
+    clusters = _column(demo.table, cluster_column, "--cluster", numeric=False)
+    args.typed.update(_argument_names(named, score_roles, labels_arg))
     return {
         "scores": scores,
         "labels": labels,
         "groups": demo.attributes,
         "weights": weights,
         "clusters": clusters,
-        "provenance": {"files": files, "groups_from": demo.source, "example": bool(args.example)},
+        "bootstrap_reason": reason,
+        "provenance": {
+            "files": _provenance_files(named, score_roles),
+            "groups_from": demo.source,
+            "clusters_from": cluster_column,
+            "example": bool(args.example),
+        },
         "compat_sets": None,
     }
+
+
+def _check_not_swapped(scores, labels_raw, named):
+    """Scores that are 0/1 while the labels hold many fractional values: swapped files."""
+    if labels_raw.dtype.kind != "f" or scores.ndim != 1:
+        return
+    if np.isin(scores, [0, 1]).all() and not np.isin(labels_raw, [0, 1]).all():
+        first = "scores" if "scores" in named else "scores A"
+        raise bad(
+            f"labels ('{named['labels']}')",
+            "0/1 labels",
+            f"fractional values while {first} ('{named[first]}') holds only 0 and 1: the "
+            "score and label files look swapped (the order is SCORES LABELS CSV)",
+        )
+
+
+def _cluster_column(args, table):
+    """The cluster column and why: --cluster, else the CSV's video_id column unless another
+    scheme is asked for (frames of one video are not independent)."""
+    if args.cluster is not None:
+        return args.cluster, f"--cluster {args.cluster}: whole clusters are resampled together"
+    if args.bootstrap in (None, "cluster") and "video_id" in table.columns:
+        return "video_id", (
+            "the CSV has a video_id column: frames of one video are resampled together "
+            "(--bootstrap iid resamples frames)"
+        )
+    if args.bootstrap is not None:
+        return None, f"asked for (--bootstrap {args.bootstrap})"
+    return None, "no --cluster or video_id column: rows are resampled"
+
+
+def _argument_names(named, score_roles, labels_arg) -> dict:
+    """What the user typed for each Python data argument (for error messages)."""
+    python = ["y_score"] if len(score_roles) == 1 else ["score_a", "score_b"]
+    out = {p: f"{r} ('{named[r]}')" for p, r in zip(python, score_roles)}
+    out.update({"y_true": labels_arg, "groups": f"csv ('{named['csv']}')"})
+    return out
+
+
+def _provenance_files(named, score_roles):
+    from ._io import sha256
+
+    files = {}
+    for role, path in named.items():
+        key = role.replace("scores A", "scores_a").replace("scores B", "scores_b")
+        real = path if os.path.exists(path) else path.rsplit(":", 1)[0]
+        files[key] = {"path": os.path.basename(real), "sha256": sha256(real)}
+    return files
 
 
 def _column(table, name, option, numeric):
@@ -311,16 +530,21 @@ def _column(table, name, option, numeric):
 
 
 def _load_results_dir(args, path):
-    from ._compat import PGFDD_FAMILIES, read_seed_results_dir
+    import pandas as pd
 
-    genders, races = PGFDD_FAMILIES[args.dataset]
-    try:
-        sets = read_seed_results_dir(path, genders, races)
-    except FairauditError:
-        raise
-    except ValueError as exc:
-        raise FairauditError(f"RESULTS_DIR: {exc}") from None
-    if not sets or sum(len(v[0]) for v in sets.values()) == 0:
+    from ._compat import PGFDD_FAMILIES
+    from ._io import read_results_dir
+
+    for option, value in (
+        ("--cluster", args.cluster),
+        ("--weights", args.weights),
+        ("--attributes", args.attributes),
+    ):
+        if value is not None:
+            raise bad(option, "a demographics CSV to take the column from", "a RESULTS_DIR")
+    _, races = PGFDD_FAMILIES[args.dataset]
+    sets = read_results_dir(path, args.dataset)
+    if sum(len(v[0]) for v in sets.values()) == 0:
         raise bad(
             "RESULTS_DIR",
             "files '<gender>,<race>labels.npy' and '<gender>,<race>predictions.npy'",
@@ -333,8 +557,6 @@ def _load_results_dir(args, path):
         z.append(np.asarray(pred, dtype=float))
         g += ["female" if gender == "nonmale" else gender] * len(lab)
         r += [race] * len(lab)
-    import pandas as pd
-
     groups = pd.DataFrame(
         {
             "gender": pd.Categorical(g, categories=["male", "female"]),
@@ -343,12 +565,15 @@ def _load_results_dir(args, path):
     )
     if args.scores == "auto":
         args.scores = "logit"  # the research layout saves the raw class-1 logit
+    args.typed.update({"y_score": f"RESULTS_DIR ('{path}') predictions"})
+    args.typed.update({"y_true": f"RESULTS_DIR ('{path}') labels"})
     return {
         "scores": [np.concatenate(z)],
         "labels": np.concatenate(y).astype(int),
         "groups": groups,
         "weights": None,
         "clusters": None,
+        "bootstrap_reason": _cluster_column(args, pd.DataFrame())[1],
         "provenance": {
             "files": {"results_dir": os.path.basename(os.path.abspath(path))},
             "groups_from": f"research per-group files (--dataset {args.dataset})",
@@ -359,12 +584,10 @@ def _load_results_dir(args, path):
 
 # ---------------------------------------------------------------------------- commands
 def _options(args):
-    if args.bootstrap is None:
-        args.bootstrap = "cluster" if args.cluster else "iid"
-    return dict(
+    """The shared options, validated (with the Python API's checker) before any file is read."""
+    return check_options(
         scores=args.scores,
         threshold=args.threshold,
-        reference=args.reference,
         n_boot=args.n_boot,
         ci=args.ci,
         seed=args.seed,
@@ -372,9 +595,33 @@ def _options(args):
         ci_method=args.ci_method,
         n_perm=args.n_perm,
         drop_nan=args.drop_nan,
+        missing_groups=args.missing_groups,
+        allow_perfect_scores=args.allow_perfect,
         min_count=args.min_count,
         max_bins=args.max_bins,
+    )
+
+
+def _computation_options(args, d):
+    opts = _options(args)
+    opts["scores"] = args.scores  # RESULTS_DIR sets logit
+    return dict(
+        opts,
+        reference=args.reference,
         progress=not args.quiet,
+        sample_weight=d["weights"],
+        clusters=d["clusters"],
+        dataset=args.dataset,
+        provenance=d["provenance"],
+    )
+
+
+def _with_reason(result, d):
+    """The bootstrap's reason in the command line's words (which column, which flag)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        result, config={**result.config, "bootstrap_reason": d["bootstrap_reason"]}
     )
 
 
@@ -386,20 +633,25 @@ def _check_output_options(args):
 def _report(args):
     from ._audit import audit
 
+    _options(args)
     _check_output_options(args)
     d = _load(args, 1)
+    if args.compat and d["groups"].isna().any(axis=None):
+        raise bad(
+            f"--compat {args.compat}",
+            "a gender and a race on every row (the research script has no missing group)",
+            f"{int(d['groups'].isna().any(axis=1).sum())} rows without one",
+        )
     result = audit(
         d["labels"],
         d["scores"][0],
         d["groups"],
-        sample_weight=d["weights"],
-        clusters=d["clusters"],
-        dataset=args.dataset,
-        provenance=d["provenance"],
         tolerance=args.tolerance,
-        **_options(args),
+        class_names=_class_names(args, d),
+        **_computation_options(args, d),
         **_inference_args(args),
     )
+    result = _with_reason(result, d)
     if args.compat:
         result = _with_compat(result, args, d)
     _emit(_with_names(result, args), args)
@@ -497,6 +749,7 @@ def _write_html(result, args):
 def _compare(args):
     from ._compare import compare
 
+    _options(args)
     _check_output_options(args)
     for flag, value in (("--tolerance", args.tolerance), ("--fail-on", args.fail_on)):
         if value is not None:
@@ -507,15 +760,12 @@ def _compare(args):
         d["scores"][0],
         d["scores"][1],
         d["groups"],
-        sample_weight=d["weights"],
-        clusters=d["clusters"],
-        dataset=args.dataset,
-        provenance=d["provenance"],
         names=_compare_names(args, d["provenance"]),
-        **_options(args),
+        class_names=_class_names(args, d),
+        **_computation_options(args, d),
         **_inference_args(args),
     )
-    _emit(_with_names(result, args), args)
+    _emit(_with_names(_with_reason(result, d), args), args)
     return 0
 
 
@@ -537,13 +787,25 @@ def _table(args):
 
 
 def main(argv=None) -> int:
+    """Run the command line; return the exit code (2 for bad input, with one line on stderr).
+
+    >>> main(["report", "--example", "--n-boot", "-1"])
+    2
+    """
     args = build_parser().parse_args(argv)
+    args.typed = {}  # Python data argument -> what the user typed, for error messages
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore", RuntimeWarning)
-            return {"report": _report, "compare": _compare, "table": _table}[args.command](args)
+            warnings.simplefilter("always", UserWarning)
+            try:
+                return {"report": _report, "compare": _compare, "table": _table}[args.command](args)
+            finally:
+                shown = dict.fromkeys(str(w.message).splitlines()[0] for w in caught)
+                for line in shown:  # one line each, never a raw Python warning
+                    sys.stderr.write(f"fairaudit: warning: {line}\n")
     except FairauditError as exc:
-        sys.stderr.write(f"fairaudit: error: {exc}\n")
+        sys.stderr.write(f"fairaudit: error: {exc.render(cli=True, names=args.typed)}\n")
         return 2
     except BrokenPipeError:  # e.g. `... | head`: the reader left; nothing to report
         try:

@@ -25,13 +25,14 @@ from ._audit import (
     Exportable,
     _audit_prepared,
     _check_metrics,
+    _class_names,
     _check_uncertainty_options,
     _jsonable,
     _num,
     prepare,
 )
 from ._bootstrap import interval, rng_for, run_chunks, table_metrics
-from ._errors import bad
+from ._errors import bad, opt
 from ._gaps import family_gaps, gap_metric, gap_names
 from ._inference import (
     adjust_p,
@@ -42,8 +43,9 @@ from ._inference import (
     upper_tail,
     usable_replicates,
 )
+from ._options import DEFAULTS, check_options, resolve_bootstrap
 from ._metrics import ECE_BINS
-from ._validation import as_scores
+from ._validation import as_groups, as_scores, table_arguments
 
 __all__ = ["compare", "Comparison"]
 
@@ -133,25 +135,28 @@ def _shared_edges(prob_a, prob_b, threshold, max_bins):
 
 
 def compare(
-    y_true,
-    score_a,
-    score_b,
-    groups,
+    data=None,
+    score_a=None,
+    score_b=None,
+    groups=None,
     *,
-    scores="auto",
-    threshold=0.5,
+    y_true=None,
+    scores=DEFAULTS["scores"],
+    threshold=DEFAULTS["threshold"],
     pos_label=None,
     sample_weight=None,
-    n_boot=1000,
-    ci=0.95,
-    seed=0,
-    bootstrap="iid",
+    n_boot=DEFAULTS["n_boot"],
+    ci=DEFAULTS["ci"],
+    seed=DEFAULTS["seed"],
+    bootstrap=DEFAULTS["bootstrap"],
     clusters=None,
-    ci_method="percentile",
-    n_perm=None,
-    drop_nan=False,
-    min_count=30,
-    max_bins=1024,
+    ci_method=DEFAULTS["ci_method"],
+    n_perm=DEFAULTS["n_perm"],
+    drop_nan=DEFAULTS["drop_nan"],
+    missing_groups=DEFAULTS["missing_groups"],
+    allow_perfect_scores=DEFAULTS["allow_perfect_scores"],
+    min_count=DEFAULTS["min_count"],
+    max_bins=DEFAULTS["max_bins"],
     metrics=None,
     chunk_size=32,
     progress=False,
@@ -161,67 +166,120 @@ def compare(
     names=("A", "B"),
     gap_ci="max-t",
     p_adjust="maxt",
+    class_names=None,
 ) -> Comparison:
     """Paired comparison of two detectors' fairness and accuracy (B - A).
 
-    Parameters are those of :func:`fairaudit.audit`, with the scores of detector A and of
-    detector B (each may use its own score form; ``scores`` applies to both). Rows with a
-    NaN/inf score in either detector are dropped from both when ``drop_nan``.
+    Parameters and defaults are those of :func:`fairaudit.audit`, with the scores of
+    detector A and of detector B (each may use its own score form; ``scores`` applies to
+    both): ``compare(y_true, score_a, score_b, groups)`` with arrays, or
+    ``compare(df, y_true="label", score_a="p_a", score_b="p_b", groups=["race"])``. Rows with
+    a NaN/inf score in either detector are dropped from both when ``drop_nan``, rows without
+    an attribute value from both when ``missing_groups="drop"``.
 
     Returns
     -------
     Comparison
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 200)
+    >>> a, b = rng.random(200) * 0.5 + 0.5 * y, rng.random(200)
+    >>> cmp = compare(y, a, b, {"race": rng.choice(["x", "y"], 200)}, n_boot=20)
+    >>> cmp.config["bootstrap"], cmp.config["n_boot"]
+    ('iid', 20)
     """
+    given = table_arguments(
+        data,
+        y_true=y_true,
+        score_a=score_a,
+        score_b=score_b,
+        groups=groups,
+        clusters=clusters,
+        sample_weight=sample_weight,
+    )
+    opts = check_options(
+        scores=scores,
+        threshold=threshold,
+        n_boot=n_boot,
+        ci=ci,
+        seed=seed,
+        bootstrap=bootstrap,
+        ci_method=ci_method,
+        n_perm=n_perm,
+        drop_nan=drop_nan,
+        missing_groups=missing_groups,
+        allow_perfect_scores=allow_perfect_scores,
+        min_count=min_count,
+        max_bins=max_bins,
+        chunk_size=chunk_size,
+    )
     metrics = _check_metrics(metrics)
-    ra, rule_a = as_scores(score_a, scores, threshold, argument="scores A")
-    rb, rule_b = as_scores(score_b, scores, threshold, argument="scores B")
+    n_boot, ci, seed, max_bins, threshold = (
+        opts[k] for k in ("n_boot", "ci", "seed", "max_bins", "threshold")
+    )
+    bootstrap, bootstrap_reason = resolve_bootstrap(
+        opts["bootstrap"], given["clusters"] is not None
+    )
+    ra, rule_a = as_scores(given["score_a"], opts["scores"], threshold, argument="score_a")
+    rb, rule_b = as_scores(given["score_b"], opts["scores"], threshold, argument="score_b")
     if ra.shape[0] != rb.shape[0]:
-        raise bad("scores B", f"{ra.shape[0]} rows like scores A", f"{rb.shape[0]} rows")
+        raise bad("score_b", f"{ra.shape[0]} rows like score_a", f"{rb.shape[0]} rows")
+    attrs = as_groups(given["groups"], ra.shape[0], missing=opts["missing_groups"])
     keep = np.isfinite(ra) & np.isfinite(rb)
-    if not keep.all() and not drop_nan:
+    if not keep.all() and not opts["drop_nan"]:
         first = np.flatnonzero(~keep)[:5].tolist()
         raise bad(
-            "scores",
-            "finite values in both detectors (or --drop-nan)",
+            "score_a" if not np.isfinite(ra).all() else "score_b",
+            f"finite values in both detectors (or {opt('drop_nan', True)})",
             f"{int((~keep).sum())} rows with NaN/inf, first {first}",
         )
+    n_dropped_nan = int((~keep).sum())
+    n_dropped_missing = int((attrs.isna().any(axis=1).to_numpy() & keep).sum())
+    keep &= ~attrs.isna().any(axis=1).to_numpy()
 
     def take(x):
         if x is None:
             return None
         if isinstance(x, (pd.DataFrame, pd.Series)):
             return x.reset_index(drop=True)[keep].reset_index(drop=True)
-        if isinstance(x, dict):
-            return {k: np.asarray(v)[keep] for k, v in x.items()}
         return np.asarray(x)[keep]
 
     sa, sb, y, g, w, cl = (
-        take(score_a),
-        take(score_b),
-        take(y_true),
-        take(groups),
-        take(sample_weight),
-        take(clusters),
+        take(given["score_a"]),
+        take(given["score_b"]),
+        take(given["y_true"]),
+        take(attrs),
+        take(given["sample_weight"]),
+        take(given["clusters"]),
     )
     common = dict(
-        scores=scores, threshold=threshold, pos_label=pos_label, sample_weight=w, clusters=cl
+        scores=opts["scores"],
+        threshold=threshold,
+        pos_label=pos_label,
+        sample_weight=w,
+        clusters=cl,
+        allow_perfect_scores=opts["allow_perfect_scores"],
     )
-    prep_a = prepare(y, sa, g, score_argument="scores A", **common)
-    prep_b = prepare(y, sb, g, score_argument="scores B", **common)
+    prep_a = prepare(y, sa, g, score_argument="score_a", **common)
+    prep_b = prepare(y, sb, g, score_argument="score_b", **common)
     _check_uncertainty_options(
         dict(
             n_boot=n_boot,
             ci=ci,
             bootstrap=bootstrap,
-            ci_method=ci_method,
-            n_perm=n_perm,
+            ci_method=opts["ci_method"],
+            n_perm=opts["n_perm"],
             max_bins=max_bins,
         ),
         prep_a,
     )
+    ci_method = opts["ci_method"]
     point_opts = dict(
         reference=reference,
-        min_count=min_count,
+        min_count=opts["min_count"],
         n_boot=0,
         ci=ci,
         seed=seed,
@@ -232,6 +290,9 @@ def compare(
         chunk_size=chunk_size,
         progress=False,
         metrics=metrics,
+        gap_ci=gap_ci,
+        p_adjust=p_adjust,
+        class_names=_class_names(class_names, pos_label),
     )
     audit_a = _audit_prepared(prep_a, **point_opts)
     audit_b = _audit_prepared(prep_b, **point_opts)
@@ -312,11 +373,23 @@ def compare(
             "interval excludes 0)",
             "dataset": dataset,
             "provenance": provenance or {},
+            "bootstrap_reason": bootstrap_reason,
+            "n_dropped": n_dropped_nan,
+            "missing_groups": opts["missing_groups"],
+            "n_dropped_missing_groups": n_dropped_missing,
         }
     )
     if ci_method == "bca" and n_boot:
         config["note"] = "paired differences use percentile intervals"
-    warnings_out = tuple(dict.fromkeys(audit_a.warnings + audit_b.warnings))
+    dropped = [
+        f"dropped {n} rows {why}"
+        for n, why in (
+            (n_dropped_nan, "with NaN/inf scores in either detector (drop_nan)"),
+            (n_dropped_missing, "without an attribute value (missing_groups drop)"),
+        )
+        if n
+    ]
+    warnings_out = tuple(dict.fromkeys(audit_a.warnings + audit_b.warnings + tuple(dropped)))
     return Comparison(config, audit_a, audit_b, diffs, warnings_out, extras)
 
 

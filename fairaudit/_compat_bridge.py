@@ -6,7 +6,7 @@ class-1 logit) and applies a sigmoid. We hand it the value it would have seen:
 * ``logits2`` scores: column 1 (the class-1 logit, exactly what the research test script saves);
 * ``logit`` scores: the logits as given;
 * ``prob`` scores: logit(p), so that sigmoid(z) = p (p clipped to [1e-15, 1 - 1e-15] so that z
-  is finite; this only matters for the logit-based F_COV).
+  is finite; this only matters for the logit-based F_COV); ``percent`` scores: p = score / 100.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def saved_values(y_score, rule: str) -> np.ndarray:
         arr = arr[:, 0]
     if rule == "logits2":
         return arr[:, 1]
-    if rule == "prob":
-        p = np.clip(arr, 1e-15, 1 - 1e-15)
+    if rule in ("prob", "percent"):
+        p = np.clip(arr / 100.0 if rule == "percent" else arr, 1e-15, 1 - 1e-15)
         return np.log(p) - np.log1p(-p)
     return arr
 
@@ -84,6 +84,7 @@ def compat_from_arrays(
             "logits2": "column 1 of the 2-column logits",
             "logit": "the logits as given",
             "prob": "logit(p)",
+            "percent": "logit(score / 100)",
         }[rule],
         "dataset": dataset,
     }

@@ -15,7 +15,7 @@ from itertools import combinations, product
 import numpy as np
 import pandas as pd
 
-from ._errors import bad
+from ._errors import bad, opt
 
 __all__ = ["GroupStructure", "build_groups", "KNOWN_ORDERS"]
 
@@ -23,6 +23,10 @@ __all__ = ["GroupStructure", "build_groups", "KNOWN_ORDERS"]
 KNOWN_ORDERS = {"gender": ["male", "female"], "race": ["asian", "white", "black", "others"]}
 
 SEP = "+"
+#: The group of rows without a value, with ``missing_groups="keep"``.
+UNKNOWN = "unknown"
+#: The whole set's name in result tables (family and group); no attribute may take it.
+OVERALL = "overall"
 
 
 @dataclass(frozen=True)
@@ -94,20 +98,41 @@ def factorize(values) -> tuple:
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
-def as_categorical(name: str, values) -> pd.Categorical:
+def as_categorical(name: str, values, *, missing: str = "error") -> pd.Categorical:
     """One attribute column as a Categorical in display order (seed-schema order first, then
-    sorted); a user's own Categorical keeps its categories. Missing values are an error."""
+    sorted, then ``unknown``); a user's own Categorical keeps its categories.
+
+    Missing values (None, NaN) are an error, or with ``missing="keep"`` the value
+    :data:`UNKNOWN` (joining an existing ``unknown`` value), or with ``missing="drop"`` stay
+    missing for the caller to drop.
+
+    >>> list(as_categorical("race", ["white", None, "asian"], missing="keep"))
+    ['white', 'unknown', 'asian']
+    """
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
         values = values.array
     if isinstance(values, pd.Categorical):
-        if values.isna().any():
-            _missing(name, np.asarray(values.isna()))
-        return values.rename_categories([str(c) for c in values.categories])
+        values = values.rename_categories([str(c) for c in values.categories])
+        absent = np.asarray(values.isna())
+        if absent.any():
+            if missing == "error":
+                _missing(name, absent)
+            if missing == "keep":
+                if UNKNOWN not in values.categories:
+                    values = values.add_categories([UNKNOWN])
+                values = values.fillna(UNKNOWN)
+        return values
     codes, uniques = factorize(values)
-    if (codes < 0).any():
-        _missing(name, codes < 0)
+    absent = codes < 0
+    if absent.any():
+        if missing == "error":
+            _missing(name, absent)
+        if missing == "keep":
+            if UNKNOWN not in uniques:
+                uniques = uniques + [UNKNOWN]
+            codes = np.where(absent, uniques.index(UNKNOWN), codes)
     order = _value_order(name, uniques)
-    position = np.array([order.index(u) for u in uniques], dtype=np.int64)
+    position = np.array([order.index(u) for u in uniques] + [-1], dtype=np.int64)
     return pd.Categorical.from_codes(position[codes], categories=order)
 
 
@@ -115,15 +140,17 @@ def _missing(name, mask):
     first = np.flatnonzero(mask)[:5].tolist()
     raise bad(
         f"attribute '{name}'",
-        "a value on every row",
+        f"a value on every row (or {opt('missing_groups', 'drop')} to leave those rows out, "
+        f"{opt('missing_groups', 'keep')} to audit them as a group '{UNKNOWN}')",
         f"{int(mask.sum())} missing values (first rows {first})",
     )
 
 
 def _value_order(name: str, values) -> list:
-    present = sorted({str(v) for v in values})
+    present = sorted({str(v) for v in values} - {UNKNOWN})
     known = KNOWN_ORDERS.get(name, [])
-    return [v for v in known if v in present] + [v for v in present if v not in known]
+    last = [UNKNOWN] if UNKNOWN in values else []
+    return [v for v in known if v in present] + [v for v in present if v not in known] + last
 
 
 def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupStructure:
@@ -145,6 +172,12 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
     if attrs.shape[1] == 0:
         raise bad("groups", "at least one attribute column", "none")
     names = [str(c) for c in attrs.columns]
+    if OVERALL in names:
+        raise bad(
+            "groups",
+            f"attribute names other than '{OVERALL}' (the whole set's name)",
+            f"a column '{OVERALL}'",
+        )
     codes, orders = [], []
     for name in names:
         cat = as_categorical(name, attrs[name])
@@ -178,15 +211,33 @@ def build_groups(attrs: pd.DataFrame, *, max_order: int | None = None) -> GroupS
         family_attrs += list(combinations(range(len(names)), order_k))
 
     families, group_family, group_name, rows = [], [], [], []
+    made_from = {}  # family name -> attributes, to refuse two families of one name
     for fa in family_attrs:
         fam = SEP.join(names[i] for i in fa)
+        _check_unique(made_from, fam, [names[i] for i in fa], "attribute names", "columns")
         families.append(fam)
+        made_of = {}
         for combo in product(*(range(len(orders[i])) for i in fa)):
+            values = [orders[i][v] for i, v in zip(fa, combo)]
+            name = SEP.join(values)
+            _check_unique(made_of, name, values, f"values in family '{fam}'", "values")
             group_family.append(fam)
-            group_name.append(SEP.join(orders[i][v] for i, v in zip(fa, combo)))
+            group_name.append(name)
             rows.append(np.all(atom_values_arr[:, list(fa)] == np.array(combo), axis=1))
     membership = np.array(rows, dtype=bool).reshape(len(rows), len(atom_keys))
     atom_names = [SEP.join(orders[i][v] for i, v in enumerate(vals)) for vals in atom_values]
     return GroupStructure(
         names, families, group_family, group_name, membership, atom.astype(np.int64), atom_names
     )
+
+
+def _check_unique(seen: dict, name: str, parts: list, what: str, kind: str):
+    """Names join parts with '+': refuse two different part lists that give one name."""
+    if name in seen and seen[name] != parts:
+        raise bad(
+            "groups",
+            f"{what} that stay unambiguous when joined with '{SEP}' (it names intersections)",
+            f"'{name}' made both from {kind} {' & '.join(map(repr, seen[name]))} and from "
+            f"{' & '.join(map(repr, parts))}: rename {kind} containing '{SEP}'",
+        )
+    seen[name] = parts

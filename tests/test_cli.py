@@ -101,7 +101,7 @@ def test_report_writes_outputs(files, capsys):
     import fairaudit
     from fairaudit._io import read_demographics
 
-    r = fairaudit.audit(y, p, read_demographics(str(d / "test.csv")).attributes)
+    r = fairaudit.audit(y, p, read_demographics(str(d / "test.csv")).attributes, n_boot=0)
     row = groups[(groups.family == "race") & (groups.group == "black")].iloc[0]
     assert row["fpr"] == pytest.approx(r.groups.loc[("race", "black"), "fpr"])
 
@@ -226,6 +226,10 @@ def test_compare_command(files, capsys):
     doc = json.loads((d / "cmp" / "report.json").read_text())
     assert doc["kind"] == "comparison"
     assert (d / "cmp" / "gaps.csv").exists() and (d / "cmp" / "groups.csv").exists()
+    from fairaudit._cli import OUT_FILES  # what --help lists (figures/ needs --figures)
+
+    listed = {name.rstrip("/") for name, _ in OUT_FILES["compare"]} - {"figures"}
+    assert set(os.listdir(d / "cmp")) == listed
 
 
 # ------------------------------------------------------------------------- bad inputs
@@ -308,6 +312,7 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys, kind):
     assert lines[0].startswith("fairaudit: error: ")
     assert BAD[kind] in lines[0]
     assert "Traceback" not in err
+    assert "np.float" not in err and "np.int" not in err  # plain numbers
 
 
 def test_drop_nan_reports_count(tmp_path, capsys):
@@ -391,3 +396,328 @@ def test_six_group_layout(tmp_path, capsys):
         capsys,
     )
     assert code == 2 and "check --dataset" in err
+
+
+# ------------------------------------------------------------------ mistakes caught (issue 10)
+def one_line_error(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own checks exit from inside the parser
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("fairaudit: error: ") and "Traceback" not in err
+    assert "np.float" not in err and "np.int" not in err and "⟦" not in err
+    return lines[0][len("fairaudit: error: ") :]
+
+
+def test_compare_with_the_second_score_file_forgotten(files, capsys):
+    d, df, y, p = files
+    argv = ["compare", str(d / "preds.npy"), str(d / "labels.npy"), str(d / "test.csv")]
+    text = one_line_error(argv + ["--n-boot", "0"], capsys)
+    assert text.startswith(f"scores B ('{d / 'labels.npy'}'): expected a classifier's scores")
+    assert "score file left out" in text and "--allow-perfect" in text
+    code, out, err = run(argv + ["--n-boot", "0", "--allow-perfect", "--format", "json"], capsys)
+    assert code == 0, err
+
+
+def test_labels_given_as_scores(files, capsys):
+    d, df, y, p = files
+    text = one_line_error(["report", str(d / "labels.npy"), str(d / "test.csv")], capsys)
+    assert text.startswith(f"scores ('{d / 'labels.npy'}')") and "labels themselves" in text
+
+
+def test_hard_predictions_that_differ_from_labels_are_audited(files, capsys):
+    d, df, y, p = files
+    hard = (p >= 0.5).astype(int)
+    assert (hard != y).any()
+    np.save(d / "hard.npy", hard)
+    code, out, err = run(
+        ["report", str(d / "hard.npy"), str(d / "test.csv"), "--n-boot", "0", "--format", "json"],
+        capsys,
+    )
+    assert code == 0, err
+
+
+def test_percent_scores_need_scores_percent(files, capsys):
+    d, df, y, p = files
+    np.save(d / "pct.npy", 100 * p)
+    argv = ["report", str(d / "pct.npy"), str(d / "test.csv"), "--n-boot", "0"]
+    text = one_line_error(argv, capsys)
+    assert "percentages?" in text and "--scores percent" in text and "--scores logit" in text
+    code, out, err = run(argv + ["--scores", "percent", "--format", "json"], capsys)
+    assert code == 0, err
+    pct = json.loads(out)
+    code, out, err = run(
+        ["report", str(d / "preds.npy"), str(d / "test.csv"), "--n-boot", "0", "--format", "json"],
+        capsys,
+    )
+    prob = json.loads(out)
+    assert pct["config"]["score_rule"] == "percent"
+    flat = [pd.json_normalize(doc["groups"]).drop(columns="warnings") for doc in (pct, prob)]
+    pd.testing.assert_frame_equal(*flat, rtol=1e-12)
+
+
+def research_dir(path, second="female", extra=()):
+    rng = np.random.default_rng(4)
+    path.mkdir()
+    for g in ("male", second):
+        for r in ("asian", "white", "black", "others"):
+            y = rng.integers(0, 2, 40)
+            np.save(path / f"{g},{r}labels.npy", y)
+            np.save(path / f"{g},{r}predictions.npy", rng.normal(size=40) + 2 * y - 1)
+    for name in extra:
+        (path / name).write_text("x")
+    return path
+
+
+def test_results_dir_with_female_files(tmp_path, capsys):
+    res = research_dir(tmp_path / "results")
+    code, out, err = run(
+        ["report", str(res), "--n-boot", "0", "--format", "json", "--compat", "pg-fdd"], capsys
+    )
+    assert code == 0 and err == "", err
+    doc = json.loads(out)
+    assert doc["config"]["n_rows"] == 8 * 40
+    counts = {g["group"]: g["n"] for g in doc["groups"] if g["family"] == "gender"}
+    assert counts == {"male": 160, "female": 160}
+    assert "nonmale,asian" in doc["compat"]["groups"]
+
+
+@pytest.mark.parametrize(
+    "extra, found", [(["notes.txt"], "'notes.txt'"), (["male,asianscores.npy"], "scores.npy")]
+)
+def test_results_dir_file_outside_the_layout_is_an_error(tmp_path, capsys, extra, found):
+    res = research_dir(tmp_path / "results", extra=extra)
+    text = one_line_error(["report", str(res), "--n-boot", "0"], capsys)
+    assert text.startswith("RESULTS_DIR: expected only files") and found in text
+
+
+def test_results_dir_with_both_spellings_or_another_dataset(tmp_path, capsys):
+    res = research_dir(tmp_path / "results")
+    np.save(res / "nonmale,asianlabels.npy", np.array([0, 1]))
+    np.save(res / "nonmale,asianpredictions.npy", np.array([0.0, 1.0]))
+    assert "one spelling" in one_line_error(["report", str(res), "--n-boot", "0"], capsys)
+    other = research_dir(tmp_path / "ffpp", second="nonmale")
+    text = one_line_error(["report", str(other), "--dataset", "celebdf", "--n-boot", "0"], capsys)
+    assert "asian" in text and "check --dataset" in text
+
+
+@pytest.mark.parametrize(
+    "order, found",
+    [
+        (["csv", "preds", "labels"], "the order is SCORES [LABELS] CSV"),
+        (["preds", "labels", "preds"], "expected the demographics CSV as the last input"),
+        (["preds", "labels"], "the demographics CSV left out?"),
+        (["labels", "preds", "csv"], "look swapped"),
+    ],
+)
+def test_files_out_of_order_name_the_likely_cause(files, capsys, order, found):
+    d, df, y, p = files
+    path = {"csv": d / "test.csv", "preds": d / "preds.npy", "labels": d / "labels.npy"}
+    text = one_line_error(["report"] + [str(path[k]) for k in order], capsys)
+    assert found in text
+
+
+def test_missing_folder_names_what_was_expected(tmp_path, capsys):
+    text = one_line_error(["report", str(tmp_path / "no_such_dir")], capsys)
+    assert text.startswith("RESULTS_DIR: expected an existing folder") and "nothing at" in text
+
+
+# ------------------------------------------------------------------ honest defaults (issue 10)
+def test_video_id_column_means_the_cluster_scheme(files, capsys):
+    d, df, y, p = files
+    video_id = df["intersec_label"] * 100 + df["video"] % 7  # videos inside one group
+    df.assign(video_id=video_id).to_csv(d / "test.csv", index=False)
+    argv = ["report", str(d / "preds.npy"), str(d / "test.csv"), "--n-boot", "20"]
+    code, out, err = run(argv + ["--format", "json", "--n-perm", "20"], capsys)
+    assert code == 0, err
+    config = json.loads(out)["config"]
+    assert config["bootstrap"] == "cluster" and config["clusters"] is True
+    assert "video_id column" in config["bootstrap_reason"]
+    assert "whole clusters" in config["permutation"]
+    code, out, err = run(argv + ["--format", "json", "--bootstrap", "iid"], capsys)
+    config = json.loads(out)["config"]
+    assert config["bootstrap"] == "iid" and config["clusters"] is False
+    assert config["bootstrap_reason"] == "asked for (--bootstrap iid)"
+
+
+def test_cli_and_python_defaults_give_the_same_numbers(files, capsys):
+    d, df, y, p = files
+    import fairaudit
+    from fairaudit._io import read_demographics
+
+    code, out, err = run(
+        ["report", str(d / "preds.npy"), str(d / "test.csv"), "--format", "json", "--quiet"], capsys
+    )
+    assert code == 0, err
+    cli = pd.DataFrame(json.loads(out)["gaps"])
+    py = fairaudit.audit(y, p, read_demographics(str(d / "test.csv")).attributes)
+    np.testing.assert_allclose(cli["lo"], py.gaps["lo"])
+    np.testing.assert_allclose(cli["p_value"], py.gaps["p_value"])
+
+
+def test_pos_label_with_text_labels(files, capsys):
+    d, df, y, p = files
+    text = np.where(y == 1, "fake", "real")
+    np.save(d / "text.npy", text)
+    df.assign(label=text, cls=text).to_csv(d / "text.csv", index=False)
+    base = ["--n-boot", "0", "--format", "json"]
+    code, out, err = run(["report", str(d / "preds.npy"), str(d / "test.csv")] + base, capsys)
+    expected = json.loads(out)["groups"]
+    for argv in (
+        [str(d / "preds.npy"), str(d / "text.npy"), str(d / "test.csv")],
+        [str(d / "preds.npy"), f"{d / 'text.csv'}:cls", str(d / "test.csv")],
+        [str(d / "preds.npy"), str(d / "text.csv")],  # the CSV's own label column
+    ):
+        code, out, err = run(["report"] + argv + base + ["--pos-label", "fake"], capsys)
+        assert code == 0, err
+        assert json.loads(out)["groups"] == expected
+    text = one_line_error(
+        ["report", str(d / "preds.npy"), str(d / "text.npy"), str(d / "test.csv")], capsys
+    )
+    assert "text labels" in text and "--pos-label" in text
+
+
+def test_pos_label_on_boolean_labels_and_bad_values(files, capsys):
+    d, df, y, p = files
+    np.save(d / "yb.npy", y.astype(bool))
+    argv = ["report", str(d / "preds.npy"), str(d / "yb.npy"), str(d / "test.csv"), "--n-boot", "0"]
+    code, out, err = run(argv + ["--format", "json", "--pos-label", "False"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["overall"]["auc"]["value"] < 0.5  # the positive class is False
+    assert "True or False" in one_line_error(argv + ["--pos-label", "maybe"], capsys)
+    y3 = np.where(y == 1, 7, 3)
+    y3[:4] = 5
+    np.save(d / "y3.npy", y3)
+    argv[2] = str(d / "y3.npy")
+    assert "3 values" in one_line_error(argv + ["--pos-label", "7"], capsys)
+    assert "an integer" in one_line_error(argv + ["--pos-label", "seven"], capsys)
+
+
+def test_missing_groups_option(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n = 200
+    df = pd.DataFrame({"label": rng.integers(0, 2, n), "skin": rng.choice(["light", "dark"], n)})
+    df.loc[[4, 8, 15], "skin"] = None
+    df.to_csv(tmp_path / "t.csv", index=False)
+    np.save(tmp_path / "p.npy", rng.random(n))
+    argv = ["report", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--attributes", "skin"]
+    argv += ["--n-boot", "0"]
+    text = one_line_error(argv, capsys)
+    assert text.startswith("attribute 'skin': expected a value on every row")
+    assert "--missing-groups drop" in text and "--missing-groups keep" in text
+    code, out, err = run(argv + ["--missing-groups", "drop", "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert doc["config"]["n_rows"] == n - 3 and doc["config"]["n_dropped_missing_groups"] == 3
+    code, out, err = run(argv + ["--missing-groups", "keep", "--format", "json"], capsys)
+    unknown = [g for g in json.loads(out)["groups"] if g["group"] == "unknown"]
+    assert unknown[0]["n"] == 3
+
+
+def test_group_key_collisions_from_the_command_line(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n = 120
+    df = pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, n),
+            "a": rng.choice(["p", "p+q"], n),
+            "b": rng.choice(["r", "q+r"], n),
+            "a+b": rng.choice(["x", "y"], n),
+        }
+    )
+    df.to_csv(tmp_path / "t.csv", index=False)
+    np.save(tmp_path / "p.npy", rng.random(n))
+    argv = ["report", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--n-boot", "0"]
+    assert "'p+q+r'" in one_line_error(argv + ["--attributes", "a,b"], capsys)
+    assert "rename columns" in one_line_error(argv + ["--attributes", "a+b,a,b"], capsys)
+
+
+# ------------------------------------------------------------------ options, help, version
+@pytest.mark.parametrize(
+    "flag, value, found",
+    [
+        ("--seed", "-3", "--seed: expected a non-negative integer, found -3"),
+        ("--seed", "1.5", "--seed: expected an integer, found '1.5'"),
+        ("--min-count", "-3", "--min-count: expected a non-negative integer, found -3"),
+        ("--n-boot", "-1", "--n-boot: expected a non-negative integer (0: no intervals), found -1"),
+        ("--ci", "1.5", "--ci: expected a confidence level strictly between 0 and 1, found 1.5"),
+        ("--threshold", "0", "--threshold: expected a probability strictly between 0 and 1"),
+        ("--scores", "pct", "--scores: expected one of auto, prob, percent, logit, logits2"),
+        ("--max-bins", "8", "--max-bins: expected an integer of at least 16, found 8"),
+    ],
+)
+def test_bad_options_name_their_flag(files, capsys, flag, value, found):
+    d, df, y, p = files
+    argv = ["report", str(d / "preds.npy"), str(d / "test.csv"), flag, value]
+    assert one_line_error(argv, capsys).startswith(found)
+    argv[0] = "compare"
+    argv.insert(1, str(d / "preds.npy"))
+    assert one_line_error(argv, capsys).startswith(found)
+
+
+def test_cli_errors_name_flags_and_data_by_file(files, capsys):
+    d, df, y, p = files
+    q = p.copy()
+    q[2] = np.nan
+    np.save(d / "nan.npy", q)
+    text = one_line_error(["report", str(d / "nan.npy"), str(d / "test.csv")], capsys)
+    assert text.startswith(f"scores ('{d / 'nan.npy'}'): expected finite values (or --drop-nan")
+    text = one_line_error(
+        ["report", str(d / "preds.npy"), str(d / "test.csv"), "--bootstrap", "cluster"], capsys
+    )
+    assert text == "--bootstrap cluster: expected cluster ids (--cluster), found none"
+
+
+def test_help_shows_defaults_and_every_file_out_writes(files, capsys):
+    for command in ("report", "compare"):
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        assert e.value.code == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "(default: 1000)" in text and "(default: 0.95)" in text
+        assert "(default: auto)" in text and "(default: error)" in text
+        assert "random draw (default: 0)" in text and "(default: percentile)" in text
+        for name, _ in __import__("fairaudit._cli", fromlist=["OUT_FILES"]).OUT_FILES[command]:
+            assert name in text
+    d, df, y, p = files
+    out = d / "out"
+    code, _, err = run(
+        ["report", str(d / "preds.npy"), str(d / "test.csv"), "--n-boot", "5", "--out", str(out)]
+        + ["--figures", "png", "--reference", "white", "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    from fairaudit._cli import OUT_FILES
+
+    listed = {name.rstrip("/") for name, _ in OUT_FILES["report"]}
+    assert set(os.listdir(out)) == listed
+
+
+def test_version(capsys):
+    import fairaudit
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fairaudit {fairaudit.__version__}"
+
+
+def test_compat_refuses_rows_without_a_group(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, n),
+            "gender": rng.choice(["male", "female"], n),
+            "race": rng.choice(["asian", "white", "black", "others"], n),
+        }
+    )
+    df.loc[3, "race"] = None
+    df.to_csv(tmp_path / "t.csv", index=False)
+    np.save(tmp_path / "p.npy", rng.random(n))
+    argv = ["report", str(tmp_path / "p.npy"), str(tmp_path / "t.csv"), "--n-boot", "0"]
+    argv += ["--attributes", "gender,race", "--missing-groups", "drop", "--compat", "pg-fdd"]
+    assert "1 rows without one" in one_line_error(argv, capsys)

@@ -66,7 +66,7 @@ def _fl(y, s, g, w, thr=0.5):
 @given(datasets())
 def test_group_rates_match_fairlearn(data):
     y, s, g, w = data
-    r = fairaudit.audit(y, s, g, sample_weight=w)
+    r = fairaudit.audit(y, s, g, sample_weight=w, n_boot=0)
     mf = _fl(y, s, g, w)
     G = r.groups.loc["group"]
     for ours, theirs in (
@@ -85,7 +85,7 @@ def test_group_rates_match_fairlearn(data):
 @given(datasets())
 def test_gaps_match_fairlearn(data):
     y, s, g, w = data
-    r = fairaudit.audit(y, s, g, sample_weight=w)
+    r = fairaudit.audit(y, s, g, sample_weight=w, n_boot=0)
     pred = (s >= 0.5).astype(int)
     gap = r.gaps.set_index("name")["value"]
     for agg, ours in (("worst_case", "equalized_odds"), ("mean", "equalized_odds_mean")):
@@ -121,7 +121,7 @@ def test_gaps_match_fairlearn(data):
 @given(datasets())
 def test_ranking_metrics_match_sklearn(data):
     y, s, g, w = data
-    r = fairaudit.audit(y, s, g, sample_weight=w)
+    r = fairaudit.audit(y, s, g, sample_weight=w, n_boot=0)
     for k in np.unique(g):
         m = g == k
         ww = None if w is None else w[m]
@@ -145,7 +145,7 @@ def test_hand_computed_small_case():
     y = np.array([0, 0, 1, 1, 0, 1, 1])
     s = np.array([0.2, 0.6, 0.7, 0.4, 0.1, 0.9, 0.8])
     g = np.array(["a", "a", "a", "a", "b", "b", "b"])
-    r = fairaudit.audit(y, s, g, min_count=1)
+    r = fairaudit.audit(y, s, g, min_count=1, n_boot=0)
     a, b = r.groups.loc[("group", "a")], r.groups.loc[("group", "b")]
     assert (a.n, a.n_pos, a.n_neg) == (4, 2, 2)
     assert a.tpr == 0.5 and a.fpr == 0.5 and a.accuracy == 0.5 and a.ppv == 0.5
@@ -178,7 +178,7 @@ def test_eer_interpolates_between_roc_points():
     # (.25,2/3) [d=-1/12] and (.5,2/3) [d=1/6]: t = (1/12)/(1/4) = 1/3 -> EER = .25 + .25/3
     y = np.array([0, 0, 0, 0, 1, 1, 1])
     s = np.array([0.1, 0.2, 0.3, 0.8, 0.25, 0.7, 0.9])
-    r = fairaudit.audit(y, s, np.zeros(7, int), min_count=1)
+    r = fairaudit.audit(y, s, np.zeros(7, int), min_count=1, n_boot=0)
     assert r.overall["eer"] == pytest.approx(0.25 + 0.25 / 3)
     # at the EER point FPR = FNR: FNR there is 1 - 2/3 = 1/3 = 0.25 + 0.25/3
     assert r.overall["eer"] == pytest.approx(1 / 3)
@@ -188,7 +188,7 @@ def test_undefined_metrics_are_explicit():
     y = np.array([0, 1, 0, 1, 1, 1, 0, 0])
     s = np.array([0.1, 0.9, 0.2, 0.8, 0.7, 0.6, 0.3, 0.4])
     g = np.array(["a", "a", "a", "a", "onlyfake", "onlyfake", "onlyreal", "onlyreal"])
-    r = fairaudit.audit(y, s, g, min_count=1)
+    r = fairaudit.audit(y, s, g, min_count=1, n_boot=0)
     G = r.groups.loc["group"]
     assert np.isnan(G.loc["onlyfake", "auc"]) and np.isnan(G.loc["onlyfake", "fpr"])
     assert G.loc["onlyfake", "tpr"] == 1.0
@@ -207,7 +207,7 @@ def test_undefined_metrics_are_explicit():
 def test_single_defined_group_gives_nan_gap():
     y = np.array([0, 1, 1, 1])
     s = np.array([0.1, 0.9, 0.7, 0.6])
-    r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b"]), min_count=1)
+    r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b"]), min_count=1, n_boot=0)
     assert np.isnan(r.gap("group", "auc_range")["value"])
     assert r.gap("group", "auc_range")["skipped"] == ["b"]
 
@@ -221,7 +221,7 @@ def test_empty_intersection_cell_listed_with_zero():
     )
     y = np.array([0, 1] * 6)
     s = np.linspace(0.05, 0.95, 12)
-    r = fairaudit.audit(y, s, g, min_count=1)
+    r = fairaudit.audit(y, s, g, min_count=1, n_boot=0)
     cell = r.groups.loc[("gender+race", "female+asian")]
     assert cell.n == 0 and np.isnan(cell.auc) and np.isnan(cell.fpr)
     assert (
@@ -235,7 +235,7 @@ def test_small_group_warning():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     g = np.where(np.arange(400) < 40, "small", "big")
-    r = fairaudit.audit(y, rng.random(400), g)
+    r = fairaudit.audit(y, rng.random(400), g, n_boot=0)
     assert r.group_warnings[("group", "small")]
     assert ("group", "big") not in r.group_warnings
     assert any("small" in w and "< 30" in w for w in r.warnings)
@@ -247,17 +247,17 @@ def test_row_order_invariance_and_monotone_transform():
     y = rng.integers(0, 2, n)
     s = rng.random(n)
     g = {"gender": rng.choice(["male", "female"], n), "race": rng.choice(["asian", "white"], n)}
-    r1 = fairaudit.audit(y, s, g)
+    r1 = fairaudit.audit(y, s, g, n_boot=0)
     perm = rng.permutation(n)
-    r2 = fairaudit.audit(y[perm], s[perm], {k: v[perm] for k, v in g.items()})
+    r2 = fairaudit.audit(y[perm], s[perm], {k: v[perm] for k, v in g.items()}, n_boot=0)
     pd.testing.assert_frame_equal(r1.groups, r2.groups, check_exact=False, rtol=1e-12)
     # logits of the same probabilities: identical decisions and ranking metrics
     z = np.log(s) - np.log1p(-s)
-    r3 = fairaudit.audit(y, z, g, scores="logit")
+    r3 = fairaudit.audit(y, z, g, scores="logit", n_boot=0)
     for m in ("auc", "average_precision", "fpr", "tpr", "eer"):
         np.testing.assert_allclose(r1.groups[m], r3.groups[m], atol=1e-12)
     # AUC is invariant to any monotone transform of the scores (cubing keeps ranks)
-    r4 = fairaudit.audit(y, s**3, g, threshold=0.125)
+    r4 = fairaudit.audit(y, s**3, g, threshold=0.125, n_boot=0)
     np.testing.assert_allclose(r1.groups["auc"], r4.groups["auc"], atol=1e-12)
     np.testing.assert_allclose(r1.groups["fpr"], r4.groups["fpr"], atol=1e-12)
 
@@ -266,7 +266,7 @@ def test_two_column_logits_use_softmax():
     rng = np.random.default_rng(5)
     z = rng.normal(size=(300, 2))
     y = rng.integers(0, 2, 300)
-    r = fairaudit.audit(y, z, np.zeros(300, int))
+    r = fairaudit.audit(y, z, np.zeros(300, int), n_boot=0)
     assert r.config["score_rule"] == "logits2"
     p = np.exp(z[:, 1]) / np.exp(z).sum(axis=1)
     assert r.overall["auc"] == pytest.approx(roc_auc_score(y, p), abs=TOL)
@@ -279,7 +279,7 @@ def test_reference_group_differences():
     y = rng.integers(0, 2, n)
     s = rng.random(n)
     race = rng.choice(["asian", "white", "black"], n)
-    r = fairaudit.audit(y, s, {"race": race}, reference="white")
+    r = fairaudit.audit(y, s, {"race": race}, reference="white", n_boot=0)
     ref = r.reference.set_index(["group", "metric"])
     G = r.groups.loc["race"]
     assert ref.loc[("black", "fpr"), "diff"] == pytest.approx(
@@ -290,13 +290,13 @@ def test_reference_group_differences():
     )
     assert "white" not in ref.index.get_level_values("group")  # the reference is not compared
     with pytest.raises(fairaudit.FairauditError, match="reference"):
-        fairaudit.audit(y, s, {"race": race}, reference="martian")
+        fairaudit.audit(y, s, {"race": race}, reference="martian", n_boot=0)
 
 
 def test_json_schema_and_nan_as_null():
     y = np.array([0, 1, 1, 1, 0, 1])
     s = np.array([0.2, 0.8, 0.6, 0.9, 0.4, 0.3])
-    r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b", "a", "a"]), min_count=1)
+    r = fairaudit.audit(y, s, np.array(["a", "a", "b", "b", "a", "a"]), min_count=1, n_boot=0)
     import json
 
     doc = json.loads(r.to_json())

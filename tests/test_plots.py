@@ -170,7 +170,7 @@ def test_heatmap_cells_marked(res):
 
 def test_heatmap_needs_two_attributes(data):
     y, p, _, groups = data
-    r = fairaudit.audit(y, p, groups[["race"]])
+    r = fairaudit.audit(y, p, groups[["race"]], n_boot=0)
     with pytest.raises(ValueError, match="two attributes"):
         plots.plot_heatmap(r, "fpr")
 
@@ -277,7 +277,7 @@ def test_roc_one_class_group_is_skipped_and_arrays_accepted(data, res):
 
 def test_raw_figures_need_scores(data):
     y, p, _, groups = data
-    r = fairaudit.audit(y, p, groups)
+    r = fairaudit.audit(y, p, groups, n_boot=0)
     r = dataclasses.replace(r, extras={})
     with pytest.raises(ValueError, match="needs the scores"):
         plots.plot_roc(r)
@@ -322,7 +322,7 @@ def test_calibration(res):
 def test_user_text_is_literal(data):
     y, p, _, groups = data
     odd = groups.assign(race=groups["race"].map({"asian": "a$b$", "white": "_w", "black": "b"}))
-    r = fairaudit.audit(y, p, odd)
+    r = fairaudit.audit(y, p, odd, n_boot=0)
     r = with_data(r, y, p, odd)
     ax = plots.plot_roc(r, family="race")
     ax.figure.canvas.draw()  # no mathtext error
