@@ -104,7 +104,7 @@ class Audit(Exportable):
     >>> result = fairaudit.audit(y, rng.random(400), {"gender": gender}, n_boot=0)
     >>> result.groups.loc[("gender", "male"), ["n", "tp", "fp"]].index.tolist()
     ['n', 'tp', 'fp']
-    >>> result.gap("gender", "fpr_range")["value"] >= 0
+    >>> bool(result.gap("gender", "fpr_range")["value"] >= 0)
     True
     """
 

@@ -173,7 +173,9 @@ def _files_line(result) -> str | None:
     files = (result.config.get("provenance") or {}).get("files") or {}
     if not files:
         return None
-    parts = [f"{v.get('path', '?')} ({role})" for role, v in files.items()]
+    parts = [
+        f"{v.get('path', '?') if isinstance(v, dict) else v} ({role})" for role, v in files.items()
+    ]
     return "audited: " + ", ".join(parts)
 
 

@@ -41,6 +41,7 @@ The README states the coverage measured by simulation.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -71,6 +72,18 @@ SELECTION_ALPHA = 0.005
 #: Above this many candidate-replicate values a gap's interval is the band's projection (a
 #: bound on time and memory: 4 M values, 32 MB per array).
 MAX_CANDIDATE_VALUES = 2**22
+
+
+def _quiet(fn):
+    """Infinite and undefined replicate values are expected here (a ratio whose denominator
+    drew 0); their arithmetic must not print numpy warnings."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 # ---------------------------------------------------------------------------- primitives
@@ -143,6 +156,7 @@ def _tstats(est, reps, se):
     return np.where(np.isnan(t), 0.0, t)
 
 
+@_quiet
 def simultaneous_band(est, reps, alpha):
     """Studentised max-|t| band: ``est +- c se`` holding for every column at once.
 
@@ -471,6 +485,7 @@ def usable_replicates(group_point, overall_point, group_reps, overall_reps, metr
     return out
 
 
+@_quiet
 def family_gap_specs(group_point, overall_point, group_reps, overall_reps, metrics, rows=None):
     """Every gap of one family as a :class:`_Gap` (None: undefined), with its usable rows.
 
@@ -534,6 +549,7 @@ def family_gap_specs(group_point, overall_point, group_reps, overall_reps, metri
     return out
 
 
+@_quiet
 def family_gap_intervals(group_point, overall_point, group_reps, overall_reps, metrics, alpha):
     """Max-t intervals of every gap of one family.
 
@@ -573,6 +589,7 @@ def family_gap_intervals(group_point, overall_point, group_reps, overall_reps, m
     return out
 
 
+@_quiet
 def gap_change(gap_a, gap_b, alpha):
     """Interval and p-value of the change ``gap_b - gap_a`` from paired replicates.
 

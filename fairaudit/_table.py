@@ -802,12 +802,12 @@ def table(
     ...                         names=("coin", "good"))
     >>> t = fairaudit.table([cmp], metrics=["auc", "fpr_range"])
     >>> t.to_frame()
-                          auc ↑ fpr_range ↓
+                                         auc ↑ fpr_range ↓
     test set   detector
-    test set 1 coin       0.483       0.057
-               good      1.000*      0.000*
+    test set 1 coin       0.483 [0.441, 0.524]       0.057
+               good      1.000* [1.000, 1.000]       0.000
     >>> t.to_latex().count(r"\\textbf")
-    2
+    1
     """
     if rows not in ROWS:
         raise bad("--rows", "detector or dataset", repr(rows))

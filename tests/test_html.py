@@ -205,7 +205,7 @@ def test_report_warnings_small_and_undefined(audit_data, report):
     assert len(audit_data.warnings) > 0
     for w in audit_data.warnings:
         assert w in warn
-    assert "no negatives (reals) in the group" in warn  # undefined female+black metrics
+    assert "no negative rows in the group" in warn  # undefined female+black metrics
     assert 'class="small"' in report
 
 

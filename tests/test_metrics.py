@@ -194,8 +194,8 @@ def test_undefined_metrics_are_explicit():
     assert G.loc["onlyfake", "tpr"] == 1.0
     assert np.isnan(G.loc["onlyreal", "tpr"]) and G.loc["onlyreal", "fpr"] == 0.0
     reasons = r.undefined.set_index(["group", "metric"])["reason"]
-    assert "no negatives" in reasons[("onlyfake", "fpr")]
-    assert "no positives" in reasons[("onlyreal", "auc")]
+    assert "no negative rows" in reasons[("onlyfake", "fpr")]
+    assert "no positive rows" in reasons[("onlyreal", "auc")]
     gap = r.gaps.set_index("name")
     assert gap.loc["auc_range", "skipped"] == ["onlyfake", "onlyreal"]
     assert np.isnan(gap.loc["auc_range", "value"])  # only group a is left: no gap
@@ -304,6 +304,6 @@ def test_json_schema_and_nan_as_null():
     assert {"threshold", "score_rule", "n_boot", "ci", "seed"} <= set(doc["config"])
     b = [g for g in doc["groups"] if g["group"] == "b"][0]
     assert b["metrics"]["fpr"]["value"] is None and b["metrics"]["fpr"]["lo"] is None
-    assert b["undefined"]["fpr"].startswith("no negatives")
+    assert b["undefined"]["fpr"].startswith("no negative rows")
     gap = [x for x in doc["gaps"] if x["name"] == "fpr_range"][0]
     assert gap["value"] is None and gap["skipped"] == ["b"] and gap["p_value"] is None
