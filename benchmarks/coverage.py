@@ -95,9 +95,7 @@ class Design:
         groups = {"fpr": self.fpr, "tpr": self.tpr, "auc": auc, "eer": eer}
         from fairaudit._gaps import family_gaps
 
-        return family_gaps(
-            groups, {m: np.asarray(v) for m, v in overall.items()}, METRICS
-        )
+        return family_gaps(groups, {m: np.asarray(v) for m, v in overall.items()}, METRICS)
 
 
 # ---------------------------------------------------------------------------- runs
@@ -172,6 +170,7 @@ def compare_coverage(design_a, design_b, n_sim, n_boot, methods, seed=0):
 
 
 EQUAL = ([0.2, 0.2, 0.2], [0.8, 0.8, 0.8])
+LARGE = ([0.1, 0.2, 0.4], [0.9, 0.75, 0.6])  # FPR, TPR and AUC all far apart
 CONFIGS = {
     # name: (design arguments, scheme)
     "3 groups equal, 300+300, iid": (dict(fpr=EQUAL[0], tpr=EQUAL[1], n_neg=300, n_pos=300), "iid"),
@@ -180,18 +179,24 @@ CONFIGS = {
         "iid",
     ),
     "3 groups large gaps, 300+300, iid": (
-        dict(fpr=[0.1, 0.2, 0.4], tpr=[0.6, 0.75, 0.9], n_neg=300, n_pos=300),
+        dict(fpr=LARGE[0], tpr=LARGE[1], n_neg=300, n_pos=300),
         "iid",
     ),
-    "2 groups equal, 2000+2000, iid": (dict(fpr=[0.1, 0.1], tpr=[0.9, 0.9], n_neg=2000, n_pos=2000), "iid"),
+    "2 groups equal, 2000+2000, iid": (
+        dict(fpr=[0.1, 0.1], tpr=[0.9, 0.9], n_neg=2000, n_pos=2000),
+        "iid",
+    ),
     "2 groups large gap, 2000+2000, stratified": (
-        dict(fpr=[0.1, 0.2], tpr=[0.8, 0.9], n_neg=2000, n_pos=2000),
+        dict(fpr=[0.1, 0.2], tpr=[0.9, 0.8], n_neg=2000, n_pos=2000),
         "stratified",
     ),
-    "8 groups equal, 100+100, iid": (dict(fpr=[0.2] * 8, tpr=[0.8] * 8, n_neg=100, n_pos=100), "iid"),
-    "8 groups large gaps, 300+300, stratified": (
+    "8 groups equal, 100+100, iid": (
+        dict(fpr=[0.2] * 8, tpr=[0.8] * 8, n_neg=100, n_pos=100),
+        "iid",
+    ),
+    "8 groups, extremes far apart, 300+300, stratified": (
         dict(
-            fpr=np.linspace(0.05, 0.4, 8), tpr=np.linspace(0.6, 0.95, 8), n_neg=300, n_pos=300
+            fpr=[0.05] + [0.2] * 6 + [0.45], tpr=[0.95] + [0.8] * 6 + [0.55], n_neg=300, n_pos=300
         ),
         "stratified",
     ),
@@ -199,13 +204,27 @@ CONFIGS = {
         dict(fpr=[0.2, 0.25, 0.3, 0.35], tpr=[0.7, 0.75, 0.8, 0.85], n_neg=20, n_pos=20),
         "iid",
     ),
-    "3 groups equal, 20+20, stratified": (dict(fpr=EQUAL[0], tpr=EQUAL[1], n_neg=20, n_pos=20), "stratified"),
-    "3 groups equal, videos of 10, cluster": (
+    "3 groups equal, 20+20, stratified": (
+        dict(fpr=EQUAL[0], tpr=EQUAL[1], n_neg=20, n_pos=20),
+        "stratified",
+    ),
+    "3 groups equal, videos of 10 frames, cluster": (
         dict(fpr=EQUAL[0], tpr=EQUAL[1], n_neg=300, n_pos=300, video_sd=1.0, frames=10),
         "cluster",
     ),
-    "3 groups large gaps, videos of 10, cluster": (
-        dict(fpr=[0.1, 0.2, 0.4], tpr=[0.6, 0.75, 0.9], n_neg=300, n_pos=300, video_sd=1.0, frames=10),
+    "3 groups large gaps, videos of 10 frames, cluster": (
+        dict(fpr=LARGE[0], tpr=LARGE[1], n_neg=300, n_pos=300, video_sd=1.0, frames=10),
+        "cluster",
+    ),
+    "4 groups like the example, videos of 16 frames, cluster": (
+        dict(
+            fpr=[0.08, 0.09, 0.27, 0.17],
+            tpr=[0.67, 0.89, 0.8, 0.82],
+            n_neg=240,
+            n_pos=960,
+            video_sd=1.0,
+            frames=16,
+        ),
         "cluster",
     ),
 }
@@ -219,15 +238,17 @@ COMPARE_CONFIGS = {
         dict(fpr=EQUAL[0], tpr=EQUAL[1], n_neg=300, n_pos=300),
     ),
     "A and B both large gaps, 300+300": (
-        dict(fpr=[0.1, 0.2, 0.4], tpr=[0.6, 0.75, 0.9], n_neg=300, n_pos=300),
-        dict(fpr=[0.1, 0.15, 0.25], tpr=[0.65, 0.75, 0.85], n_neg=300, n_pos=300),
+        dict(fpr=LARGE[0], tpr=LARGE[1], n_neg=300, n_pos=300),
+        dict(fpr=[0.1, 0.15, 0.25], tpr=[0.85, 0.75, 0.65], n_neg=300, n_pos=300),
     ),
 }
 
 
 def _table(results, methods):
-    lines = ["| configuration | gap | " + " | ".join(f"{m} coverage (width)" for m in methods) + " |",
-             "|---|---|" + "---|" * len(methods)]
+    lines = [
+        "| configuration | gap | " + " | ".join(f"{m} coverage (width)" for m in methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
     for name, res in results.items():
         for k in REPORTED:
             cells = []
@@ -243,7 +264,7 @@ def main(argv=None):
     ap.add_argument("--n-sim", type=int, default=200)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--methods", default="max-t,percentile")
-    ap.add_argument("--only", default=None, help="substring of configuration names to run")
+    ap.add_argument("--only", default=None, help="substrings of configuration names to run, separated by |")
     ap.add_argument("--quick", action="store_true", help="three configurations, 60 data sets")
     ap.add_argument("--out", default=None, help="write the JSON results here")
     args = ap.parse_args(argv)
@@ -255,8 +276,9 @@ def main(argv=None):
         configs = {k: configs[k] for k in list(configs)[:3]}
         compares = {k: compares[k] for k in list(compares)[:1]}
     if args.only:
-        configs = {k: v for k, v in configs.items() if args.only in k}
-        compares = {k: v for k, v in compares.items() if args.only in k}
+        keep = args.only.split("|")
+        configs = {k: v for k, v in configs.items() if any(x in k for x in keep)}
+        compares = {k: v for k, v in compares.items() if any(x in k for x in keep)}
     results, cresults = {}, {}
     for name, (kw, scheme) in configs.items():
         t0 = time.time()
@@ -264,7 +286,9 @@ def main(argv=None):
         print(f"# {name}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     for name, (ka, kb) in compares.items():
         t0 = time.time()
-        cresults[name] = compare_coverage(Design(**ka), Design(**kb), args.n_sim, args.n_boot, methods)
+        cresults[name] = compare_coverage(
+            Design(**ka), Design(**kb), args.n_sim, args.n_boot, methods
+        )
         print(f"# compare {name}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     print(f"## audit: {args.n_sim} data sets per configuration, {args.n_boot} replicates\n")
     print(_table(results, methods))
