@@ -68,9 +68,17 @@ def _f(v, digits=3) -> str:
 
 
 def _p(v) -> str:
+    """A p-value cell: ``0.034`` or ``< 0.001``."""
     if _isnan(v):
         return "&ndash;"
     return "&lt; 0.001" if v < 0.001 else f"{float(v):.3f}"
+
+
+def _p_words(v) -> str:
+    """A p-value in a sentence: ``p = 0.034`` or ``p &lt; 0.001`` (never ``p = < 0.001``)."""
+    from ._summary import p_words
+
+    return _e(p_words(v))
 
 
 def _cell(v, lo, hi, *, signed=False) -> str:
@@ -150,105 +158,29 @@ def _extremes(audit, family, metric):
     return (lo["group"], lo["value"]), (hi["group"], hi["value"])
 
 
-def _headline_audit(a, top=4) -> str:
-    from ._gaps import gap_metric
-
-    c = a.config
-    alpha = 1.0 - (c.get("ci") or 0.95)
-    names = [g for g in _headline_range_gaps() if g in set(a.gaps["name"])]
-    g = a.gaps[a.gaps["name"].isin(names)].dropna(subset=["value"])
-    g = g.sort_values("value", ascending=False, kind="mergesort")
-    # the worst gap of every family first (so a family without gaps says so), then the rest
-    first = g.drop_duplicates("family")
-    g = pd.concat([first, g.drop(first.index)]).head(max(top, len(first)))
+def _headline(sentences) -> str:
+    """The shared plain-words summary as an HTML list (escaped; the verdict words in bold)."""
     items = []
-    ov = a.groups_long[a.groups_long["family"] == OVERALL].set_index("metric")
-    parts = [
-        f"{_e(m)} {_cell(*ov.loc[m, ['value', 'lo', 'hi']])}"
-        for m in _metric_list(a, _table_metrics())[:4]
-    ]
-    n = a.counts[a.counts["family"] == OVERALL].iloc[0]
-    items.append(
-        f"Whole set: {int(n.n)} rows ({int(n.n_pos)} fake, {int(n.n_neg)} real) at "
-        f"threshold {c['threshold']:g}: " + "; ".join(parts) + "."
-    )
-    for r in g.itertuples(index=False):
-        metric = gap_metric(r.name)[0]
-        ext = _extremes(a, r.family, metric)
-        if ext is None:
-            continue
-        (g_lo, v_lo), (g_hi, v_hi) = ext
-        s = (
-            f"<b>{_e(r.family)}</b>: <code>{_e(metric)}</code> ranges from {v_lo:.3f} "
-            f"({_e(g_lo)}) to {v_hi:.3f} ({_e(g_hi)}), a gap <code>{_e(r.name)}</code> of "
-            f"{r.value:.3f}"
-        )
-        if not (_isnan(r.lo) or _isnan(r.hi)):
-            s += f" ({_ci_words(c)} {r.lo:.3f} to {r.hi:.3f})"
-        if _isnan(r.p_value):
-            s += "; not tested."
-        elif r.p_value < alpha:
-            s += (
-                f'; permutation p = {_p(r.p_value)}: <span class="sig">unlikely if the '
-                f"groups did not differ</span>."
-            )
-        else:
-            s += f"; permutation p = {_p(r.p_value)}: compatible with no difference."
-        if r.skipped:
-            s += f" Skipped (undefined): {_e(', '.join(r.skipped))}."
-        items.append(s)
-    if len(items) == 1:
-        items.append("No gap could be computed (fewer than two groups with a defined value).")
-    if c.get("n_perm"):
-        tested = a.gaps[a.gaps["name"].isin(names)].dropna(subset=["p_value"])
-        k = int((tested["p_value"] < alpha).sum())
-        items.append(
-            f"{k} of {len(tested)} headline range gaps have p &lt; {alpha:g} "
-            f"(smallest possible p with {c['n_perm']} permutations: "
-            f"{1 / (c['n_perm'] + 1):.4f}; no correction for multiple tests)."
-        )
-    if a.warnings:
-        items.append(f'{len(a.warnings)} warning(s): see <a href="#warnings">Warnings</a>.')
-    return '<ul class="headline">' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
+    for text in sentences:
+        t = _e(text)
+        for word in ("unlikely if the groups did not differ", "unlikely to be chance", "Exceeding"):
+            t = t.replace(word, f'<span class="sig">{word}</span>')
+        if text.endswith("listed below."):
+            t = t.replace("listed below.", 'see <a href="#warnings">Warnings</a>.')
+        items.append(f"<li>{t}</li>")
+    return '<ul class="headline">' + "".join(items) + "</ul>"
 
 
-def _headline_comparison(cmp, top=4) -> str:
-    c = cmp.config
-    na, nb = c["names"][:2]
-    alpha = 1.0 - (c.get("ci") or 0.95)
-    d = cmp.differences
-    items = []
-    ov = d[(d["kind"] == "overall") & d["name"].isin(_table_metrics())]
-    parts = []
-    for r in ov.itertuples(index=False):
-        s = (
-            f"<code>{_e(r.name)}</code> {_f(r.a)} &rarr; {_f(r.b)} "
-            f"({_cell(r.diff, r.lo, r.hi, signed=True)}"
-        )
-        s += f", p = {_p(r.p_value)})" if not _isnan(r.p_value) else ")"
-        parts.append(s)
-    items.append(f"Whole set, {_e(na)} &rarr; {_e(nb)}: " + "; ".join(parts) + ".")
-    gaps = d[(d["kind"] == "gap") & d["name"].isin(_headline_range_gaps())].dropna(subset=["diff"])
-    order = gaps.assign(_p=gaps["p_value"].fillna(2.0), _m=-gaps["diff"].abs())
-    order = order.sort_values(["_p", "_m"], kind="mergesort")
-    for r in order.head(top).itertuples(index=False):
-        way = "smaller" if r.diff < 0 else "larger"
-        s = (
-            f"<b>{_e(r.family)}</b> <code>{_e(r.name)}</code>: {r.a:.3f} ({_e(na)}) &rarr; "
-            f"{r.b:.3f} ({_e(nb)}), {way} by {abs(r.diff):.3f}"
-        )
-        if not (_isnan(r.lo) or _isnan(r.hi)):
-            s += f" ({_ci_words(c)} of the change {r.lo:+.3f} to {r.hi:+.3f})"
-        if _isnan(r.p_value):
-            s += "."
-        elif r.p_value < alpha:
-            s += f'; paired p = {_p(r.p_value)}: <span class="sig">unlikely to be chance</span>.'
-        else:
-            s += f"; paired p = {_p(r.p_value)}: compatible with no change."
-        items.append(s)
-    if cmp.warnings:
-        items.append(f'{len(cmp.warnings)} warning(s): see <a href="#warnings">Warnings</a>.')
-    return '<ul class="headline">' + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
+def _headline_audit(a) -> str:
+    from ._summary import audit_summary
+
+    return _headline(audit_summary(a))
+
+
+def _headline_comparison(cmp) -> str:
+    from ._summary import comparison_summary
+
+    return _headline(comparison_summary(cmp))
 
 
 # ---------------------------------------------------------------------------- tables
@@ -278,17 +210,23 @@ def _group_table(a, family, metrics) -> str:
 def _gap_table(a, family, names) -> str:
     g = a.gaps[(a.gaps["family"] == family) & a.gaps["name"].isin(names)]
     g = g.set_index("name").reindex([n for n in names if n in set(g["name"])])
+    judged = "verdict" in g and g["verdict"].notna().any()
     rows = []
     for name, r in g.iterrows():
-        rows.append(
-            [
-                f"<code>{_e(name)}</code>",
-                _cell(r["value"], r["lo"], r["hi"]),
-                _p(r["p_value"]),
-                _e(", ".join(r["skipped"])) if r["skipped"] else "",
-            ]
-        )
-    return _table(["gap", "value [interval]", "p-value", "skipped groups"], rows)
+        row = [
+            f"<code>{_e(name)}</code>",
+            _cell(r["value"], r["lo"], r["hi"]),
+            _p(r["p_value"]),
+            _p(r.get("p_adjusted")),
+        ]
+        if judged:
+            v = r["verdict"]
+            row.append(f"{_e(v)} ({r['tolerance']:g})" if isinstance(v, str) else "")
+        row.append(_e(", ".join(r["skipped"])) if r["skipped"] else "")
+        rows.append(row)
+    head = ["gap", "value [interval]", "p-value", "adjusted p"]
+    head += ["verdict (tolerance)"] if judged else []
+    return _table(head + ["left out (undefined)"], rows)
 
 
 def _audit_tables(a) -> str:
@@ -324,15 +262,27 @@ def _audit_tables(a) -> str:
                 _e(r.reference),
                 f"<code>{_e(r.metric)}</code>",
                 _cell(r.diff, r.diff_lo, r.diff_hi, signed=True),
-                _f(r.ratio),
+                _cell(r.ratio, r.ratio_lo, r.ratio_hi),
+                _p(r.p_value),
+                _p(r.p_adjusted),
             ]
             for r in ref.itertuples(index=False)
         ]
-        out.append(f"<h3>Differences to the reference group {_e(ref['reference'].iloc[0])}</h3>")
+        refs = ", ".join(dict.fromkeys(ref["reference"]))
+        out.append(f"<h3>Differences and ratios to the reference groups ({_e(refs)})</h3>")
         out.append(
             "<details><summary>table</summary>"
             + _table(
-                ["family", "group", "reference", "metric", "difference [interval]", "ratio"],
+                [
+                    "family",
+                    "group",
+                    "reference",
+                    "metric",
+                    "difference [interval]",
+                    "ratio [interval]",
+                    "p-value",
+                    "adjusted p",
+                ],
                 rows,
                 left=4,
             )
@@ -357,11 +307,18 @@ def _comparison_tables(cmp) -> str:
     c = cmp.config
     na, nb = c["names"][:2]
     d = cmp.differences
-    head = ["", na, nb, f"{nb} - {na} [interval]", "p-value"]
+    head = ["", na, nb, f"{nb} - {na} [interval]", "p-value", "adjusted p"]
 
     def rows_of(sel, label):
         return [
-            [label(r), _f(r.a), _f(r.b), _cell(r.diff, r.lo, r.hi, signed=True), _p(r.p_value)]
+            [
+                label(r),
+                _f(r.a),
+                _f(r.b),
+                _cell(r.diff, r.lo, r.hi, signed=True),
+                _p(r.p_value),
+                _p(getattr(r, "p_adjusted", None)),
+            ]
             for r in sel.itertuples(index=False)
         ]
 
@@ -1024,7 +981,7 @@ def audit_repr_html(result) -> str:
             row.append(
                 _cell(x["value"], x["lo"], x["hi"])
                 + (
-                    f' <span class="ci">p {_p(x["p_value"])}</span>'
+                    f' <span class="ci">{_p_words(x["p_value"])}</span>'
                     if not _isnan(x["p_value"])
                     else ""
                 )

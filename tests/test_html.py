@@ -196,7 +196,7 @@ def test_report_config_provenance_and_headline(audit_data, report):
         .iloc[-1]
     )
     assert worst["name"] in summary and f"{worst['value']:.3f}" in summary
-    assert "permutation p" in summary
+    assert "adjusted p" in summary and "p = &lt;" not in summary  # adjusted, plain words
 
 
 def test_report_warnings_small_and_undefined(audit_data, report):
@@ -379,6 +379,6 @@ def test_subsets_single_attribute_and_empty_cells():
         assert parse(doc).stack_errors == 0, label
         assert "empty" in doc or label == "one attribute", label
         audit_repr_html(res)
-    assert "Differences to the reference group white" in render_html(
+    assert "Differences and ratios to the reference groups (white)" in render_html(
         cases["no bootstrap"], figures=False
     )
