@@ -36,7 +36,7 @@ h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:36px 0 10px;
 table{border-collapse:collapse;margin:6px 0 12px;font-size:.86em}
 th,td{border-bottom:1px solid #e4e4e4;padding:3px 9px;text-align:right;vertical-align:top}
 th{background:#f4f4f4;font-weight:600}td.l,th.l{text-align:left}
-.scroll{overflow-x:auto}.ci{color:#666;font-size:.86em;white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%}.ci{color:#666;font-size:.86em;white-space:nowrap}
 .sig{font-weight:600}.small{background:#fff4d6}.tag{display:inline-block;padding:0 5px;
  border-radius:3px;font-size:.8em;background:#f0e0b0;margin-left:4px}
 .na{color:#999}ul.headline li{margin:4px 0}.warn li{margin:2px 0}
@@ -990,7 +990,7 @@ def audit_repr_html(result) -> str:
     style = (
         "<style>.fairaudit-repr td,.fairaudit-repr th{padding:2px 8px;text-align:right}"
         ".fairaudit-repr .l{text-align:left}.fairaudit-repr .ci{color:#777;"
-        "font-size:85%}</style>"
+        "font-size:85%}.fairaudit-repr .scroll{overflow-x:auto;max-width:100%}</style>"
     )
     foot = (
         '<p style="color:#666;font-size:85%">* few fakes or reals; full tables: '

@@ -309,6 +309,9 @@ def test_repr_html_compact(audit_plain, comparison):
         assert g in text
     assert "fpr_range" in text and "warning" in text
     assert len(rep) < 20000
+    # wide tables scroll inside their box in a notebook too (the page's CSS is not there)
+    assert rep.count('<div class="scroll">') == rep.count("<table")
+    assert ".fairaudit-repr .scroll{overflow-x:auto" in rep
     rep = audit_repr_html(comparison)
     assert "Comparison" in rep and "&lt;b&gt;base&lt;/b&gt;" in rep
 
