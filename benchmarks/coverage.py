@@ -264,7 +264,9 @@ def main(argv=None):
     ap.add_argument("--n-sim", type=int, default=200)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--methods", default="max-t,percentile")
-    ap.add_argument("--only", default=None, help="substrings of configuration names to run, separated by |")
+    ap.add_argument(
+        "--only", default=None, help="substrings of configuration names to run, separated by |"
+    )
     ap.add_argument("--quick", action="store_true", help="three configurations, 60 data sets")
     ap.add_argument("--out", default=None, help="write the JSON results here")
     args = ap.parse_args(argv)

@@ -136,7 +136,13 @@ def bootstrap_scale(reps):
     True
     """
     reps = np.asarray(reps, dtype=float)
-    half = 0.5 * (quantile(reps, 0.8413) - quantile(reps, 0.1587))
+    B = reps.shape[0]
+    if B and not np.isnan(reps).any():  # one selection pass for both order statistics
+        k = [max(int(np.ceil(q * B)) - 1, 0) for q in (0.1587, 0.8413)]
+        part = np.partition(np.ascontiguousarray(reps.T), k, axis=1)
+        half = 0.5 * (part[:, k[1]] - part[:, k[0]])
+    else:
+        half = 0.5 * (quantile(reps, 0.8413) - quantile(reps, 0.1587))
     half = np.atleast_1d(half)
     fix = ~(np.isfinite(half) & (half > 0))
     if fix.any():
