@@ -36,6 +36,7 @@ from ._errors import bad, opt
 from ._gaps import family_gaps, gap_metric, gap_names
 from ._inference import (
     adjust_p,
+    bootstrap_maxt,
     family_gap_specs,
     gap_change,
     inversion_p_value,
@@ -339,7 +340,7 @@ def compare(
             "paired bootstrap",
         )
         reps = {m: np.stack([r[m] for ch in chunks for r in ch]) for m in metrics}  # (B, 2, G+1)
-        lo, hi, pvals, n_bad = _paired_limits(
+        lo, hi, pvals, n_bad, rep_diff = _paired_limits(
             labels,
             s,
             metrics,
@@ -353,7 +354,10 @@ def compare(
         audit_b = _with_intervals(audit_b, s, metrics, reps, 1, ci)
     diffs = pd.DataFrame(labels, columns=["kind", "family", "group", "name"])
     diffs = diffs.assign(a=pa, b=pb, diff=diff, lo=lo, hi=hi, p_value=pvals)
-    diffs["p_adjusted"] = adjust_p(pvals, "holm" if p_adjust == "maxt" else p_adjust)
+    if p_adjust == "maxt" and n_boot > 0:
+        diffs["p_adjusted"] = bootstrap_maxt(diff, rep_diff, raw=pvals)
+    else:
+        diffs["p_adjusted"] = adjust_p(pvals, "holm" if p_adjust == "maxt" else p_adjust)
     diffs["n_unusable"] = n_bad
     config = dict(audit_a.config)
     config.update(
@@ -366,7 +370,7 @@ def compare(
             "n_perm": 0,
             "ci_method": "percentile" if n_boot else None,
             "gap_ci": gap_ci if n_boot else None,
-            "p_adjust": "holm" if p_adjust == "maxt" else p_adjust,
+            "p_adjust": p_adjust,
             "bootstrap": bootstrap if n_boot else None,
             "paired": "same resampled rows (or clusters) for both detectors; two-sided p-values "
             "for B - A = 0 by inverting the paired interval (p < 1 - ci exactly when the "
@@ -415,6 +419,8 @@ def _paired_limits(labels, s, metrics, pt_a, pt_b, reps, alpha, gap_ci):
     lo, hi, p = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     n_bad = np.zeros(n, dtype=int)
     row = {(k, f, g, name): i for i, (k, f, g, name) in enumerate(labels)}
+    B = next(iter(reps.values())).shape[0]
+    rep_diff = np.full((B, n), np.nan)  # replicate B - A of every row (multiplicity)
     ra = {m: reps[m][:, 0] for m in metrics}
     rb = {m: reps[m][:, 1] for m in metrics}
     for fam in s.families:
@@ -431,31 +437,31 @@ def _paired_limits(labels, s, metrics, pt_a, pt_b, reps, alpha, gap_ci):
             )
         usable = [usable_replicates(*a, metrics) for a in args]
         rows = {m: usable[0][m] & usable[1][m] for m in metrics}
+        reps_gaps = []
+        for gv, ov, grep, orep in args:
+            masked = {m: np.where(np.isnan(gv[m])[None, :], np.nan, grep[m]) for m in metrics}
+            reps_gaps.append(family_gaps(masked, orep, metrics))
+        for name in gap_names(metrics):
+            i = row[("gap", fam, "", name)]
+            ok = np.logical_and.reduce([rows[m] for m in gap_metric(name)])
+            rep_diff[ok, i] = (reps_gaps[1][name] - reps_gaps[0][name])[ok]
+            n_bad[i] = int((~ok).sum())
+            if gap_ci != "max-t":
+                lo[i], hi[i], p[i] = _ordered_limits(rep_diff[ok, i], alpha)
         if gap_ci == "max-t":
             specs = [family_gap_specs(*a, metrics, rows=rows) for a in args]
-            for name, (gap_a, ok) in specs[0].items():
+            for name, (gap_a, _) in specs[0].items():
                 i = row[("gap", fam, "", name)]
                 lo[i], hi[i], p[i] = gap_change(gap_a, specs[1][name][0], alpha)
-                n_bad[i] = int((~ok).sum())
-        else:
-            reps_gaps = []
-            for gv, ov, grep, orep in args:
-                masked = {m: np.where(np.isnan(gv[m])[None, :], np.nan, grep[m]) for m in metrics}
-                reps_gaps.append(family_gaps(masked, orep, metrics))
-            for name in gap_names(metrics):
-                i = row[("gap", fam, "", name)]
-                ok = np.logical_and.reduce([rows[m] for m in gap_metric(name)])
-                d = (reps_gaps[1][name] - reps_gaps[0][name])[ok]
-                lo[i], hi[i], p[i] = _ordered_limits(d, alpha)
-                n_bad[i] = int((~ok).sum())
     keys = list(zip(s.group_family, s.group_name)) + [(OVERALL, OVERALL)]
     for j, (f, g) in enumerate(keys):
         for m in metrics:
             i = row[("overall", f, g, m) if f == OVERALL else ("group", f, g, m)]
             d = rb[m][:, j] - ra[m][:, j]
+            rep_diff[:, i] = d
             n_bad[i] = int(np.isnan(d).sum())
             lo[i], hi[i], p[i] = _ordered_limits(d[~np.isnan(d)], alpha)
-    return lo, hi, p, n_bad
+    return lo, hi, p, n_bad, rep_diff
 
 
 def _ordered_limits(d, alpha):

@@ -60,6 +60,7 @@ __all__ = [
     "family_gap_intervals",
     "adjust_p",
     "stepdown_maxt",
+    "bootstrap_maxt",
     "verdict",
     "inversion_p_value",
 ]
@@ -755,6 +756,38 @@ def stepdown_maxt(observed, null):
     out[use] = res
     # statistics that never vary under the null cannot be significant
     out[np.isfinite(obs) & ~np.isin(np.arange(obs.size), use)] = 1.0
+    return out
+
+
+def bootstrap_maxt(point, reps, raw=None):
+    """Romano-Wolf step-down max-|t| adjusted p-values of "value = 0" from joint bootstrap
+    replicates: ``|point| / se`` against the replicates' ``|reps - point| / se`` (the bootstrap
+    stands in for the null distribution of every row at once), each never below its row's own
+    p-value ``raw`` (default: the inversion p-value, :func:`inversion_p_value`).
+
+    >>> rng = np.random.default_rng(0)
+    >>> reps = rng.normal(size=(999, 3)) * 0.1 + np.array([1.0, 0.05, 0.0])
+    >>> bootstrap_maxt(np.array([1.0, 0.05, 0.0]), reps).round(3).tolist()
+    [0.001, 0.855, 1.0]
+    """
+    point = np.asarray(point, dtype=float)
+    reps = np.asarray(reps, dtype=float)
+    out = np.full(point.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(point))
+    if ok.size == 0:
+        return out
+    r = reps[:, ok]
+    se = bootstrap_scale(np.where(np.isfinite(r), r, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        obs = np.where(se > 0, np.abs(point[ok]) / se, np.where(point[ok] == 0, 0.0, np.inf))
+        null = np.abs(r - point[ok]) / np.where(se > 0, se, np.inf)
+    null = np.where(np.isnan(null), 0.0, null)
+    adj = stepdown_maxt(np.where(np.isinf(obs), 1e300, obs), null)
+    if raw is None:
+        own = np.array([inversion_p_value(point[j], reps[:, j]) for j in ok])
+    else:
+        own = np.asarray(raw, dtype=float)[ok]
+    out[ok] = np.fmax(adj, own)
     return out
 
 

@@ -16,6 +16,7 @@ from ._inference import (
     GAP_CI_METHODS,
     P_ADJUST_METHODS,
     adjust_p,
+    bootstrap_maxt,
     family_gap_intervals,
     inversion_p_value,
     quantile,
@@ -268,12 +269,12 @@ def reference_table(refs, structure, point, reps, jack, metrics, *, ci, ci_metho
     Differences and ratios get intervals of ``ci_method`` (percentile or BCa) from the joint
     replicates; the p-value of "no difference" (equivalently "ratio 1") inverts the percentile
     interval of the difference (:func:`fairaudit._inference.inversion_p_value`), and is
-    adjusted over the whole table (``maxt`` uses Holm here: bootstrap p-values have no
-    permutation null).
+    adjusted over the whole table (``maxt``: Romano-Wolf step-down max-|t| from the same joint
+    replicates, :func:`fairaudit._inference.bootstrap_maxt`).
     """
     from ._bootstrap import interval
 
-    rows = []
+    rows, rep_cols = [], []
     s = structure
     for r in refs:
         fam = s.group_family[r]
@@ -298,6 +299,7 @@ def reference_table(refs, structure, point, reps, jack, metrics, *, ci, ci_metho
                     lims = _ordered_interval(diff, rd, ci, ci_method, jd, interval)
                     lims += _ordered_interval(ratio, rr, ci, ci_method, jr, interval)
                     p = inversion_p_value(diff, rd)
+                    rep_cols.append((len(rows), rd))
                 rows.append(
                     (
                         fam,
@@ -317,8 +319,15 @@ def reference_table(refs, structure, point, reps, jack, metrics, *, ci, ci_metho
                     )
                 )
     table = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
-    method = "holm" if p_adjust == "maxt" else p_adjust
-    table["p_adjusted"] = adjust_p(table["p_value"].to_numpy(dtype=float), method)
+    p = table["p_value"].to_numpy(dtype=float)
+    if p_adjust == "maxt" and rep_cols:
+        idx = np.array([i for i, _ in rep_cols])
+        point = table["diff"].to_numpy(dtype=float)[idx]
+        adjusted = np.full(p.shape, np.nan)
+        adjusted[idx] = bootstrap_maxt(point, np.column_stack([c for _, c in rep_cols]))
+        table["p_adjusted"] = adjusted
+    else:
+        table["p_adjusted"] = adjust_p(p, "holm" if p_adjust == "maxt" else p_adjust)
     return table
 
 

@@ -37,7 +37,8 @@ HEADLINE_GAPS = [
     "demographic_parity_ratio",
 ]
 ADJUST_WORDS = {
-    "maxt": "Westfall-Young step-down max-T adjustment over all gaps",
+    "maxt": "step-down max-T adjustment over every p-value of the table (Westfall-Young from "
+    "the permutations for gaps, Romano-Wolf from the bootstrap for differences)",
     "holm": "Holm adjustment",
     "bh": "Benjamini-Hochberg (false discovery rate) adjustment",
     "none": "no adjustment for multiple tests",
