@@ -352,7 +352,9 @@ def audit(
     min_count=30,
     max_bins=1024,
     max_order=None,
-    chunk_size=64,
+    memory_budget=1024,
+    skip_small_groups=False,
+    chunk_size=None,
     metrics=None,
     progress=False,
     compat=None,
@@ -400,8 +402,18 @@ def audit(
     min_count : int
         Groups with fewer positives or negatives than this get a warning (default 30).
     max_bins : int
-        Score bins of the bootstrap when the scores have more distinct values (replicates are
-        exact below it; point estimates are always exact).
+        Score bins per group of the bootstrap (and bins of the permutation test) when there
+        are more distinct scores (replicates are exact below it; point estimates always are).
+    max_order : int, optional
+        Largest intersection order: 1 audits each attribute alone, 2 adds pairs, ...
+        (default: every combination of the attributes).
+    memory_budget : float
+        Megabytes the resampling may hold at once (default 1024); replicates and groups are
+        processed in chunks that fit. Results do not depend on it.
+    skip_small_groups : bool
+        Leave groups with fewer than ``min_count`` fakes or reals out of resampling: they keep
+        their point estimates, get NaN intervals (with the reason in ``warnings``) and are left
+        out of the gaps (listed in ``skipped``). Recorded in ``config``.
     metrics : list of str, optional
         Compute only these metrics (default: all of :data:`fairaudit.METRIC_NAMES`).
     compat : {"pg-fdd"}, optional
@@ -411,6 +423,9 @@ def audit(
     -------
     Audit
     """
+    from ._bootstrap import check_engine_options
+
+    check_engine_options(memory_budget, max_order, skip_small_groups)
     prep = prepare(
         y_true,
         y_score,
@@ -434,6 +449,8 @@ def audit(
         chunk_size=chunk_size,
         progress=progress,
         metrics=_check_metrics(metrics),
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
     )
     _check_uncertainty_options(options, prep)
     result = _audit_prepared(prep, reference=reference, min_count=min_count, **options)
@@ -516,6 +533,8 @@ def _audit_prepared(
     chunk_size,
     progress,
     metrics,
+    memory_budget=1024,
+    skip_small_groups=False,
 ) -> Audit:
     s = prep.structure
     data = prep.data
@@ -532,6 +551,7 @@ def _audit_prepared(
     n_neg = n_all - n_pos
     fams = s.group_family + [OVERALL]
     names = s.group_name + [OVERALL]
+    resampled = resampled_groups(n_pos[:-1], n_neg[:-1], min_count, skip_small_groups)
 
     counts = pd.DataFrame(
         {
@@ -557,10 +577,12 @@ def _audit_prepared(
             seed=seed,
             progress=progress,
             metrics=metrics,
+            memory_budget=memory_budget,
+            resampled=resampled,
         )
-        extras["bins_exact"] = res.table.exact
-        extras["n_bins"] = int(res.table.counts.shape[-1])
         if n_boot > 0:
+            extras["bins_exact"] = res.bins_exact
+            extras["n_bins"] = res.n_bins
             reps = res.bootstrap(n_boot, bootstrap)
             if ci_method == "bca":
                 extras["jackknife"] = res.jackknife(bootstrap)
@@ -609,13 +631,30 @@ def _audit_prepared(
         reasons = "; ".join(dict.fromkeys(grp["reason"]))
         warnings_out.append(f"{fam[0]}={fam[1]}: undefined {listed} ({reasons})")
 
+    not_resampled = np.flatnonzero(~resampled) if resampled is not None else []
+    for i in not_resampled:
+        note = (
+            f"{fams[i]}={names[i]}: not resampled (--skip-small-groups: fewer than {min_count} "
+            "fakes or reals); no intervals, left out of the gaps"
+        )
+        group_warn.setdefault((fams[i], names[i]), []).append(note)
+    if len(not_resampled):
+        warnings_out.append(
+            f"{len(not_resampled)} groups with fewer than {min_count} fakes or reals were not "
+            "resampled (--skip-small-groups): their intervals are NaN and gaps leave them out"
+        )
+    # gaps leave them out (point, interval and test alike) and list them in 'skipped'
+    gap_point = point
+    if len(not_resampled):
+        gap_point = {m: np.where(np.r_[resampled, True], v, np.nan) for m, v in point.items()}
+
     # Gaps per family.
     gap_rows = []
     all_gap_names = gap_names(metrics)
     for fam in s.families:
         idx = s.family_slice(fam)
-        gv = {m: point[m][idx] for m in metrics}
-        ov = {m: point[m][-1] for m in metrics}
+        gv = {m: gap_point[m][idx] for m in metrics}
+        ov = {m: gap_point[m][-1] for m in metrics}
         gp = family_gaps(gv, ov, metrics)
         if reps is not None:
             gr = family_gaps(
@@ -669,6 +708,8 @@ def _audit_prepared(
         "n_rows": int(n_all[-1]),
         "n_dropped": prep.n_dropped,
         "min_count": min_count,
+        "max_order": max_order_of(s),
+        "skip_small_groups": bool(skip_small_groups),
         "eer_definition": "interpolated crossing of FPR and FNR on the ROC curve",
         "reference": reference,
         "attributes": list(s.attributes),
@@ -682,6 +723,8 @@ def _audit_prepared(
         config["permutation"] = "group labels permuted within each class" + (
             " (whole clusters)" if prep.clusters is not None else ""
         )
+    if len(not_resampled):
+        config["not_resampled"] = [f"{fams[i]}={names[i]}" for i in not_resampled]
     extras.pop("jackknife", None)
     inverse = np.empty_like(data.order)
     inverse[data.order] = np.arange(data.order.size)
@@ -702,6 +745,26 @@ def _audit_prepared(
         group_warn,
         extras,
     )
+
+
+def resampled_groups(n_pos, n_neg, min_count, skip):
+    """Which groups the resampling covers: all, or (``skip``) those with enough of each class.
+
+    >>> resampled_groups(np.array([5, 40]), np.array([50, 60]), 30, True).tolist()
+    [False, True]
+    """
+    if not skip:
+        return None
+    return (np.asarray(n_pos) >= min_count) & (np.asarray(n_neg) >= min_count)
+
+
+def max_order_of(structure) -> int:
+    """The largest intersection order: families are all combinations of up to that many."""
+    k, n_fam, order, total = len(structure.attributes), len(structure.families), 0, 0
+    while total < n_fam and order < k:
+        order += 1
+        total += math.comb(k, order)
+    return order
 
 
 def _reference_table(reference, s, point, reps, ci, metrics):

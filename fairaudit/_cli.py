@@ -65,7 +65,27 @@ def _add_common(p):
     a("--seed", type=int, default=0)
     a("--drop-nan", action="store_true", help="drop rows with NaN/inf scores (reported)")
     a("--min-count", type=int, default=30, help="warn below this many positives/negatives")
-    a("--max-bins", type=int, default=1024, help="score bins of bootstrap replicates")
+    a("--max-bins", type=int, default=1024, help="score bins per group of bootstrap replicates")
+    a(
+        "--max-order",
+        type=int,
+        default=None,
+        metavar="K",
+        help="intersections of at most K attributes (default: all)",
+    )
+    a(
+        "--memory-budget",
+        type=float,
+        default=1024,
+        metavar="MB",
+        help="peak memory of the resampling, in megabytes (default 1024; numbers do not change)",
+    )
+    a(
+        "--skip-small-groups",
+        action="store_true",
+        help="do not resample groups with fewer than --min-count fakes or reals (reported; "
+        "they get no intervals and are left out of the gaps)",
+    )
     a(
         "--compat",
         default=None,
@@ -280,6 +300,9 @@ def _options(args):
         drop_nan=args.drop_nan,
         min_count=args.min_count,
         max_bins=args.max_bins,
+        max_order=args.max_order,
+        memory_budget=args.memory_budget,
+        skip_small_groups=args.skip_small_groups,
         progress=not args.quiet,
     )
 

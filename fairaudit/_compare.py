@@ -28,11 +28,22 @@ from ._audit import (
     _jsonable,
     _num,
     prepare,
+    resampled_groups,
 )
-from ._bootstrap import interval, rng_for, run_chunks, table_metrics
+from ._bootstrap import (
+    Resampler,
+    _n_threads,
+    MB,
+    check_engine_options,
+    _unit_draws,
+    interval,
+    replicates_per_chunk,
+    rng_for,
+    run_chunks,
+    working_bytes,
+)
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
-from ._metrics import ECE_BINS
 from ._validation import as_scores
 
 __all__ = ["compare", "Comparison"]
@@ -109,15 +120,6 @@ class Comparison(Exportable):
         )
 
 
-def _shared_edges(prob_a, prob_b, threshold, max_bins):
-    pooled = np.concatenate([prob_a, prob_b])
-    uniq = np.unique(pooled)
-    if uniq.size <= max_bins:
-        return uniq, True
-    q = np.quantile(pooled, np.linspace(0, 1, max_bins + 1)[:-1], method="inverted_cdf")
-    return np.unique(np.r_[q, threshold, np.linspace(0, 1, ECE_BINS + 1)[1:-1]]), False
-
-
 def compare(
     y_true,
     score_a,
@@ -138,8 +140,11 @@ def compare(
     drop_nan=False,
     min_count=30,
     max_bins=1024,
+    max_order=None,
+    memory_budget=1024,
+    skip_small_groups=False,
     metrics=None,
-    chunk_size=32,
+    chunk_size=None,
     progress=False,
     reference=None,
     dataset=None,
@@ -157,6 +162,7 @@ def compare(
     Comparison
     """
     metrics = _check_metrics(metrics)
+    check_engine_options(memory_budget, max_order, skip_small_groups)
     ra, rule_a = as_scores(score_a, scores, threshold, argument="scores A")
     rb, rule_b = as_scores(score_b, scores, threshold, argument="scores B")
     if ra.shape[0] != rb.shape[0]:
@@ -188,7 +194,12 @@ def compare(
         take(clusters),
     )
     common = dict(
-        scores=scores, threshold=threshold, pos_label=pos_label, sample_weight=w, clusters=cl
+        scores=scores,
+        threshold=threshold,
+        pos_label=pos_label,
+        sample_weight=w,
+        clusters=cl,
+        max_order=max_order,
     )
     prep_a = prepare(y, sa, g, score_argument="scores A", **common)
     prep_b = prepare(y, sb, g, score_argument="scores B", **common)
@@ -216,6 +227,8 @@ def compare(
         chunk_size=chunk_size,
         progress=False,
         metrics=metrics,
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
     )
     audit_a = _audit_prepared(prep_a, **point_opts)
     audit_b = _audit_prepared(prep_b, **point_opts)
@@ -260,31 +273,21 @@ def compare(
     lo = hi = pvals = np.full(diff.shape, np.nan)
     extras = {}
     if n_boot > 0:
+        c = audit_a.counts.iloc[:-1]
+        resampled = resampled_groups(c["n_pos"], c["n_neg"], min_count, skip_small_groups)
         engine = _PairedEngine(
-            prep_a,
-            rule_a,
-            rule_b,
-            ra[keep],
-            rb[keep],
-            y,
-            w,
+            (prep_a, prep_b),
             cl,
-            s,
-            threshold,
-            max_bins,
-            metrics,
-            seed,
+            seed=seed,
+            memory_budget=memory_budget,
+            chunk_size=chunk_size,
+            progress=progress,
+            max_bins=max_bins,
+            metrics=metrics,
+            resampled=resampled,
         )
         extras["bins_exact"] = engine.exact
-        reps = np.concatenate(
-            run_chunks(
-                n_boot,
-                chunk_size,
-                lambda rg: np.stack([engine.boot_diff(b, bootstrap, summarise) for b in rg]),
-                progress,
-                "paired bootstrap",
-            )
-        )
+        reps = engine.differences(n_boot, bootstrap, summarise, len(labels))
         lo, hi = interval(diff, reps, ci, "percentile")
         pvals = _bootstrap_p(diff, reps)
     diffs = pd.DataFrame(labels, columns=["kind", "family", "group", "name"])
@@ -327,72 +330,65 @@ def _bootstrap_p(observed, reps):
 
 
 class _PairedEngine:
-    """Row (or cluster) multiplicities shared by both detectors, on one bin grid."""
+    """Row (or cluster) multiplicities shared by both detectors, each on its own cells.
 
-    def __init__(
-        self,
-        prep,
-        rule_a,
-        rule_b,
-        ra,
-        rb,
-        y,
-        w,
-        clusters,
-        structure,
-        threshold,
-        max_bins,
-        metrics,
-        seed,
-    ):
-        pa, pb = rule_a.to_probability(ra), rule_b.to_probability(rb)
-        edges, self.exact = _shared_edges(pa, pb, threshold, max_bins)
-        K = edges.size
-        bin_a = np.maximum(np.searchsorted(edges, pa, side="right") - 1, 0)
-        bin_b = np.maximum(np.searchsorted(edges, pb, side="right") - 1, 0)
-        self.thr_index = int(np.searchsorted(edges, threshold, side="left"))
-        self.bin_value = edges.copy()
-        counts = np.bincount(np.r_[bin_a, bin_b], minlength=K)
-        sums = np.bincount(np.r_[bin_a, bin_b], weights=np.r_[pa, pb], minlength=K)
-        self.bin_value = np.where(counts > 0, sums / np.maximum(counts, 1), edges)
-        atom = structure.atom
-        yi = np.asarray(prep.data.y[np.argsort(prep.data.order)], dtype=np.int64)
-        self.cell_a = (atom * 2 + yi) * K + bin_a
-        self.cell_b = (atom * 2 + yi) * K + bin_b
-        self.w = np.ones(yi.size) if w is None else np.asarray(w, dtype=float)
-        self.atom = atom
-        self.rows = np.arange(yi.size)
-        self.clusters = None if clusters is None else pd.factorize(np.asarray(clusters))[0]
-        self.shape = (structure.n_atoms, 2, K)
-        self.size = int(np.prod(self.shape))
-        self.memb = np.vstack([structure.membership, np.ones((1, structure.n_atoms), bool)]).astype(
-            float
-        )
-        self.metrics = metrics
+    Each detector's rows are binned exactly as in its audit's bootstrap (ranking scores:
+    logits are ranked as logits, the threshold lies on the ranking scale, calibration uses
+    probabilities; every group on its own bins). A replicate draws one set of multiplicities
+    and re-weights both detectors' cells with it.
+    """
+
+    def __init__(self, preps, clusters, *, seed, memory_budget, chunk_size, progress, **kw):
+        self.res = [Resampler(p, seed=seed, **kw) for p in preps]
+        self.budget = memory_budget * MB
+        n = preps[0].data.score.size
+        self.row_cell = []
+        for r in self.res:
+            position = np.empty(n, np.intp)
+            position[r.prep.data.order] = np.arange(n)  # sorted position of each input row
+            self.row_cell.append(r._row_cell()[position])
+            w = r.prep.data.w[position]
+        self.w = w
+        self.units = {"n": n, "atom": preps[0].structure.atom, "unit": None}
+        self.clusters = None
+        if clusters is not None:
+            codes = pd.factorize(np.asarray(clusters))[0]
+            self.clusters = {"n": int(codes.max()) + 1, "unit": codes}
         self.seed = seed
+        self.chunk_size = chunk_size
+        self.progress = progress
 
-    def _tables(self, weight_a, weight_b, cell_a, cell_b):
-        ta = np.bincount(cell_a, weights=weight_a, minlength=self.size).reshape(self.shape)
-        tb = np.bincount(cell_b, weights=weight_b, minlength=self.size).reshape(self.shape)
-        return np.stack([ta, tb])
+    @property
+    def exact(self):
+        return all(r.bins_exact for r in self.res)
 
-    def _summ(self, tables, summarise):
-        met = table_metrics(tables, self.memb, self.thr_index, self.bin_value, self.metrics)
-        v = summarise(met)
-        return v[1] - v[0]
-
-    def boot_diff(self, b, scheme, summarise):
+    def _counts(self, b, scheme):
+        """Cell counts of replicate ``b`` for A and for B (same multiplicities)."""
         rng = rng_for(self.seed, BOOT, b)
-        unit = self.clusters if scheme == "cluster" else self.rows
-        n_units = int(unit.max()) + 1
-        if scheme == "stratified":
-            draws = np.zeros(n_units)
-            for a in np.unique(self.atom):
-                members = np.flatnonzero(self.atom == a)
-                draws += np.bincount(
-                    members[rng.integers(0, members.size, members.size)], minlength=n_units
-                )
-        else:
-            draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        wr = draws[unit] * self.w
-        return self._summ(self._tables(wr, wr, self.cell_a, self.cell_b), summarise)
+        u = self.clusters if scheme == "cluster" else self.units
+        draws = _unit_draws(rng, u, scheme)
+        mult = self.w * (draws if u["unit"] is None else draws[u["unit"]])
+        return [
+            np.bincount(cell, weights=mult, minlength=2 * r.cells.n_cells).reshape(2, -1)
+            for cell, r in zip(self.row_cell, self.res)
+        ]
+
+    def differences(self, n_boot, scheme, summarise, width):
+        """(n_boot, width) paired replicates of summarise(B) - summarise(A)."""
+        out = np.empty((n_boot, width))
+        per_rep = sum(r._cell_bytes() for r in self.res) + 3 * 8 * width
+        reserved = out.nbytes + 3 * 8 * self.w.size * _n_threads()
+        B = replicates_per_chunk(
+            working_bytes(self.budget, reserved), per_rep, n_boot, self.chunk_size
+        )
+
+        def work(rg):
+            counts = [np.empty((len(rg), 2, r.cells.n_cells), r.count_dtype) for r in self.res]
+            for i, b in enumerate(rg):
+                for side, c in zip(counts, self._counts(b, scheme)):
+                    side[i] = c
+            va, vb = (summarise(r.cell_metrics(c)) for r, c in zip(self.res, counts))
+            out[rg.start : rg.stop] = vb - va
+
+        run_chunks(n_boot, B, work, self.progress, "paired bootstrap")
+        return out
