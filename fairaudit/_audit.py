@@ -20,6 +20,9 @@ from ._validation import as_groups, as_labels, as_scores, as_weights, check_fini
 __all__ = ["audit", "Audit", "prepare"]
 
 SCHEMA_VERSION = 1
+#: Binned replicates farther than this (in replicate standard deviations) from exact ones
+#: on the data itself get a warning.
+BINNING_WARN_SD = 0.25
 OVERALL = "overall"
 
 
@@ -584,6 +587,7 @@ def _audit_prepared(
             extras["bins_exact"] = res.bins_exact
             extras["n_bins"] = res.n_bins
             reps = res.bootstrap(n_boot, bootstrap)
+            extras["binning_error"] = res.binning_error(point, reps)
             if ci_method == "bca":
                 extras["jackknife"] = res.jackknife(bootstrap)
         if n_perm_eff > 0:
@@ -642,6 +646,14 @@ def _audit_prepared(
         warnings_out.append(
             f"{len(not_resampled)} groups with fewer than {min_count} fakes or reals were not "
             "resampled (--skip-small-groups): their intervals are NaN and gaps leave them out"
+        )
+    worst = extras.get("binning_error", {}).get("max_error_sd", {})
+    coarse = [f"{m} by {v:.2g} sd" for m, v in worst.items() if v > BINNING_WARN_SD]
+    if coarse:
+        warnings_out.append(
+            f"binned bootstrap replicates differ from exact ones on this data ({', '.join(coarse)}"
+            f" of a replicate); intervals of these metrics are shifted: raise --max-bins "
+            f"(now {max_bins})"
         )
     # gaps leave them out (point, interval and test alike) and list them in 'skipped'
     gap_point = point
@@ -719,6 +731,7 @@ def _audit_prepared(
     }
     if extras.get("n_bins") is not None:
         config["bootstrap_bins"] = {"n_bins": extras["n_bins"], "exact": extras["bins_exact"]}
+        config["bootstrap_bins"].update(extras.pop("binning_error", {}))
     if perm is not None:
         config["permutation"] = "group labels permuted within each class" + (
             " (whole clusters)" if prep.clusters is not None else ""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -49,8 +50,8 @@ __all__ = [
 
 BOOT, PERM, JACK = 0, 1, 2
 MB = 2**20
-#: Replicates per chunk at most (larger chunks only save Python overhead on tiny groups).
-MAX_CHUNK = 256
+#: Replicates per chunk at most (larger chunks only save Python overhead on small groups).
+MAX_CHUNK = 128
 #: Float arrays of one group's bins alive at once inside ``compute_metrics`` (measured peak).
 METRIC_TEMPORARIES = 24
 # Relative costs (ns) that choose how replicates are drawn; they depend on the data's shape
@@ -108,13 +109,14 @@ def resident_bytes() -> int:
 def working_bytes(budget_bytes, reserved=0.0) -> float:
     """What resampling may add: the budget less what the process holds and ``reserved``.
 
-    The budget bounds the peak of the whole process; when the process already holds more,
-    the resampling still gets an eighth of the budget (it cannot do with nothing).
+    The budget bounds the peak of the whole process; a fifth of what is left stays free for
+    what the estimates miss (allocator slack, small temporaries). When the process already
+    holds more, the resampling still gets an eighth of the budget (it cannot do with nothing).
 
     >>> working_bytes(1024 * MB, reserved=2048 * MB) == 128 * MB
     True
     """
-    return max(budget_bytes / 8, budget_bytes - resident_bytes() - reserved)
+    return max(budget_bytes / 8, 0.8 * (budget_bytes - resident_bytes() - reserved))
 
 
 def replicates_per_chunk(budget_bytes, per_replicate_bytes, n, cap=None):
@@ -228,26 +230,33 @@ class Resampler:
         Every family's histograms come from the same counts; each group is computed on its
         own bins, one group at a time, so memory stays at one family's bins per replicate.
         """
-        B, _, n_cells = counts.shape
+        return self._metrics_by_cell(np.ascontiguousarray(counts.transpose(2, 1, 0)), out, rows)
+
+    def _metrics_by_cell(self, by_cell, out=None, rows=slice(None)):
+        """:meth:`cell_metrics` of counts laid out (n_cells, 2, B): cells x label x replicate.
+
+        In that layout a family's bins are one sparse product away (every cell adds its
+        row of counts to the one bin it falls in).
+        """
+        n_cells, _, B = by_cell.shape
         if out is None:
             out = {m: np.full((B, self.n_columns), np.nan) for m in self.metrics}
-        # cells x (label, replicate): a family's bins are one sparse product away
-        by_cell = np.ascontiguousarray(counts.transpose(2, 1, 0)).reshape(n_cells, 2 * B)
+        by_cell = by_cell.reshape(n_cells, 2 * B)
         for fam in self.cells.families:
             if fam.matrix.shape[0] == 0:
                 continue
-            hist = fam.matrix @ by_cell  # (bins, 2 B)
-            hist = np.ascontiguousarray(hist.reshape(-1, 2, B).transpose(1, 2, 0))  # (2, B, bins)
+            hist = (fam.matrix @ by_cell).reshape(-1, 2, B)  # bins x label x replicate
             for j, col in enumerate(fam.columns):
                 k = int(fam.n_bins[j])
                 if k == 0:
                     continue
-                sl = slice(int(fam.offset[j]), int(fam.offset[j]) + k)
+                o = int(fam.offset[j])
+                group = np.ascontiguousarray(hist[o : o + k].transpose(1, 2, 0))  # (2, B, k)
                 res = compute_metrics(
-                    hist[1, :, sl],
-                    hist[0, :, sl],
+                    group[1],
+                    group[0],
                     int(fam.thr_index[j]),
-                    bin_value=fam.bin_value[sl],
+                    bin_value=fam.bin_value[o : o + k],
                     probabilities=True,
                     which=self.metrics,
                 )
@@ -262,7 +271,7 @@ class Resampler:
         """
         c = self.cells
         size = np.dtype(self.count_dtype).itemsize
-        return size * 8 * c.n_cells + 8 * METRIC_TEMPORARIES * max(c.n_bins, 1)
+        return size * 4 * c.n_cells + 8 * METRIC_TEMPORARIES * max(c.n_bins, 1)
 
     def _output_bytes(self, n):
         return 8 * n * self.n_columns * len(self.metrics)
@@ -275,10 +284,10 @@ class Resampler:
         B = replicates_per_chunk(working_bytes(self.budget, reserved), per_rep, n, self.chunk_size)
 
         def work(rg):
-            counts = np.empty((len(rg), 2, self.cells.n_cells), self.count_dtype)
+            by_cell = np.empty((self.cells.n_cells, 2, len(rg)), self.count_dtype)
             for i, b in enumerate(rg):
-                counts[i] = counts_of(b)
-            self.cell_metrics(counts, out, slice(rg.start, rg.stop))
+                by_cell[:, :, i] = counts_of(b).T
+            self._metrics_by_cell(by_cell, out, slice(rg.start, rg.stop))
 
         run_chunks(n, B, work, self.progress, label)
         return out
@@ -374,6 +383,29 @@ class Resampler:
                 if bounds[a + 1] > bounds[a]
             ]
         return self._strat_cells
+
+    def binning_error(self, point, reps):
+        """How far binned replicates are from exact ones, measured on the data itself.
+
+        The engine's bins evaluated on the original counts against the exact point
+        estimates, for the ranking metrics (threshold metrics are exact): the largest
+        absolute difference over groups, and the largest in units of the group's bootstrap
+        standard deviation. Empty when every group's bins are exact.
+        """
+        ranking = [m for m in ("auc", "eer", "average_precision") if m in self.metrics]
+        if self.bins_exact or not ranking:
+            return {}
+        binned = self.cell_metrics(self.cells.counts[None])
+        err, err_sd = {}, {}
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # groups without replicates
+            for m in ranking:
+                diff = np.abs(binned[m][0] - point[m])
+                sd = np.nanstd(reps[m], axis=0, ddof=1)
+                err[m] = float(np.nanmax(diff, initial=0.0))
+                rel = np.where(sd > 0, diff / sd, np.where(diff > 0, np.inf, 0.0))
+                err_sd[m] = float(np.nanmax(rel, initial=0.0))
+        return {"max_error": err, "max_error_sd": err_sd}
 
     def bootstrap(self, n_boot, scheme):
         """dict metric -> (n_boot, n_groups + 1) replicate values (last column: whole set)."""

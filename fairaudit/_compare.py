@@ -383,11 +383,11 @@ class _PairedEngine:
         )
 
         def work(rg):
-            counts = [np.empty((len(rg), 2, r.cells.n_cells), r.count_dtype) for r in self.res]
+            counts = [np.empty((r.cells.n_cells, 2, len(rg)), r.count_dtype) for r in self.res]
             for i, b in enumerate(rg):
                 for side, c in zip(counts, self._counts(b, scheme)):
-                    side[i] = c
-            va, vb = (summarise(r.cell_metrics(c)) for r, c in zip(self.res, counts))
+                    side[:, :, i] = c.T
+            va, vb = (summarise(r._metrics_by_cell(c)) for r, c in zip(self.res, counts))
             out[rg.start : rg.stop] = vb - va
 
         run_chunks(n_boot, B, work, self.progress, "paired bootstrap")

@@ -145,7 +145,10 @@ def test_replicate_metrics_match_scikit_learn_with_weights():
 def test_bin_count_is_the_option():
     y, s, cols = _attrs(20_000, [2], seed=10)
     r = fairaudit.audit(y, s, cols, n_boot=5, n_perm=5, max_bins=1024)
-    assert r.config["bootstrap_bins"] == {"n_bins": 1024, "exact": False}
+    bins = r.config["bootstrap_bins"]
+    assert bins["n_bins"] == 1024 and bins["exact"] is False
+    # the binning error on this very data, recorded: tiny next to a replicate's spread
+    assert 0 < bins["max_error"]["auc"] < 1e-3 and bins["max_error_sd"]["auc"] < 0.25
     res = Resampler(prepare(y, s, cols), max_bins=1024)
     assert res.table.counts.shape[-1] == 1024
     assert max(int(f.n_bins.max()) for f in res.cells.families) == 1024
@@ -298,3 +301,26 @@ def test_cli_depth_budget_and_small_groups(tmp_path, capsys):
         assert main(args + bad_args) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"fairaudit: error: {name}")
+
+
+# ------------------------------------------------------------------ the report, many groups
+def test_report_figures_stay_legible_with_many_groups():
+    from fairaudit import plots
+    from fairaudit._html import _figures_note, build_figures
+
+    y, s, cols = _attrs(3000, [2, 4, 3, 4, 3], seed=14)
+    r = fairaudit.audit(y, s, cols, n_boot=0)
+    assert len(r.families) == 31
+    shown = plots.readable_families(r, max_rows=60)
+    assert shown[:5] == ["a0", "a1", "a2", "a3", "a4"]
+    assert all(len(r.counts[r.counts["family"] == f]) <= 12 for f in shown[5:])
+    figs = build_figures(r)
+    for name, _, _, fig in figs:
+        assert fig.get_size_inches()[1] < 16, name  # at most a page or two tall
+    heatmaps = [n for n, *_ in figs if n.startswith("heatmap_")]
+    assert heatmaps and all(n[len("heatmap_") :].replace("_", "+") in shown for n in heatmaps)
+    note = _figures_note(r)
+    assert f"other {31 - len(shown)} families" in note
+    html = r.to_html(figures=False)
+    assert len(html) < 5 * 2**20
+    assert "a0+a1+a2+a3+a4" in html  # every family is still in the tables
