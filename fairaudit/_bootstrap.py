@@ -321,41 +321,72 @@ class Resampler:
             cache[key] = _unit_entries(self.prep.data, unit, cell, n_cells)
         return cache[key]
 
-    def _boot_counts(self, b, scheme):
-        """Cell counts (2, n_cells) of bootstrap replicate ``b``."""
-        rng = rng_for(self.seed, BOOT, b)
+    def _boot_drawer(self, scheme):
+        """A function ``b -> cell counts (2, n_cells)`` of bootstrap replicate ``b``.
+
+        Everything the draws share is set up here, once, before the threads start; how the
+        draw is made depends on the data's shape only (see the ``NS_`` costs).
+        """
         c = self.cells
         size = 2 * c.n_cells
         u = self._boot_units(scheme)
         if u is not None:
-            draws = _unit_draws(rng, u, scheme)
-            tab = np.bincount(
-                u["entry_cell"], weights=draws[u["entry_unit"]] * u["entry_w"], minlength=size
-            )
-            return tab.reshape(2, -1)
-        data = self.prep.data
+            if scheme == "stratified":
+                _units_by_atom(u)
+
+            def draw_units(b):
+                draws = _unit_draws(rng_for(self.seed, BOOT, b), u, scheme)
+                w = draws[u["entry_unit"]] * u["entry_w"]
+                return np.bincount(u["entry_cell"], weights=w, minlength=size).reshape(2, -1)
+
+            return draw_units
         flat = c.counts.ravel()
-        n = data.score.size
+        nz = np.flatnonzero(flat)
+        n = self.prep.data.score.size
+        row_cell = self._row_cell()
         if scheme == "stratified":
-            atom_of_cell = np.r_[c.cell_atom, c.cell_atom]
             n_atoms = self.prep.structure.n_atoms
-            if _multinomial_is_cheaper(np.count_nonzero(flat), n, n_atoms):
-                out = np.zeros(size)
-                for nz in self._stratified_cells(atom_of_cell, flat, n_atoms):
-                    n_a = int(flat[nz].sum())
-                    out[nz] = rng.multinomial(n_a, flat[nz] / n_a)
-                return out.reshape(2, -1)
+            if _multinomial_is_cheaper(nz.size, n, n_atoms):
+                atom_of_cell = np.r_[c.cell_atom, c.cell_atom][nz]
+                order = nz[np.argsort(atom_of_cell, kind="stable")]
+                bounds = np.r_[0, np.cumsum(np.bincount(atom_of_cell, minlength=n_atoms))]
+                parts = [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+                parts = [(cells, int(flat[cells].sum())) for cells in parts]
+                parts = [(cells, k, flat[cells] / k) for cells, k in parts]
+
+                def draw_per_atom(b):
+                    rng = rng_for(self.seed, BOOT, b)
+                    out = np.zeros(size)
+                    for cells, k, p in parts:
+                        out[cells] = rng.multinomial(k, p)
+                    return out.reshape(2, -1)
+
+                return draw_per_atom
             rows, first, size_of = self._rows_by_atom()
-            pick = rows[first + rng.integers(0, size_of)]
-            return np.bincount(self._row_cell()[pick], minlength=size).reshape(2, -1)
-        nz = self.__dict__.setdefault("_nonzero_cells", np.flatnonzero(flat))
+
+            def draw_rows_per_atom(b):
+                pick = rows[first + rng_for(self.seed, BOOT, b).integers(0, size_of)]
+                return np.bincount(row_cell[pick], minlength=size).reshape(2, -1)
+
+            return draw_rows_per_atom
         if _multinomial_is_cheaper(nz.size, n, 1):
-            out = np.zeros(size)
-            out[nz] = rng.multinomial(n, flat[nz] / n)
-            return out.reshape(2, -1)
-        return np.bincount(self._row_cell()[rng.integers(0, n, n)], minlength=size).reshape(2, -1)
+            p = flat[nz] / n
+
+            def draw_cells(b):
+                out = np.zeros(size)
+                out[nz] = rng_for(self.seed, BOOT, b).multinomial(n, p)
+                return out.reshape(2, -1)
+
+            return draw_cells
+
+        def draw_rows(b):
+            pick = rng_for(self.seed, BOOT, b).integers(0, n, n)
+            return np.bincount(row_cell[pick], minlength=size).reshape(2, -1)
+
+        return draw_rows
 
     def _row_cell(self):
+        """Flat cell (label x cell) of every sorted row."""
         if "_row_cell_cache" not in self.__dict__:
             c = self.cells
             self._row_cell_cache = self.prep.data.y.astype(np.intp) * c.n_cells + c.cell_of_row
@@ -363,26 +394,12 @@ class Resampler:
 
     def _rows_by_atom(self):
         """Rows grouped by atom and, for every row slot, its atom's first slot and size."""
-        if "_by_atom" not in self.__dict__:
-            atom = self.prep.data.atom
-            rows = np.argsort(atom, kind="stable")
-            sizes = np.bincount(atom, minlength=self.prep.structure.n_atoms)
-            first = np.r_[0, np.cumsum(sizes)[:-1]]
-            slot_atom = atom[rows]
-            self._by_atom = (rows, first[slot_atom], sizes[slot_atom])
-        return self._by_atom
-
-    def _stratified_cells(self, atom_of_cell, flat, n_atoms):
-        if "_strat_cells" not in self.__dict__:
-            nz = np.flatnonzero(flat)
-            order = nz[np.argsort(atom_of_cell[nz], kind="stable")]
-            bounds = np.r_[0, np.cumsum(np.bincount(atom_of_cell[nz], minlength=n_atoms))]
-            self._strat_cells = [
-                order[bounds[a] : bounds[a + 1]]
-                for a in range(n_atoms)
-                if bounds[a + 1] > bounds[a]
-            ]
-        return self._strat_cells
+        atom = self.prep.data.atom
+        rows = np.argsort(atom, kind="stable")
+        sizes = np.bincount(atom, minlength=self.prep.structure.n_atoms)
+        first = np.r_[0, np.cumsum(sizes)[:-1]]
+        slot_atom = atom[rows]
+        return rows, first[slot_atom], sizes[slot_atom]
 
     def binning_error(self, point, reps):
         """How far binned replicates are from exact ones, measured on the data itself.
@@ -411,7 +428,7 @@ class Resampler:
         """dict metric -> (n_boot, n_groups + 1) replicate values (last column: whole set)."""
         if scheme == "cluster" and self.prep.clusters is None:
             raise bad("--bootstrap cluster", "a cluster column", "none")
-        return self._run_cells(n_boot, "bootstrap", lambda b: self._boot_counts(b, scheme))
+        return self._run_cells(n_boot, "bootstrap", self._boot_drawer(scheme))
 
     def jackknife(self, scheme, n_blocks=50):
         """Delete-a-block jackknife values (for the BCa acceleration): dict -> (J, columns)."""
@@ -592,13 +609,18 @@ def _unit_draws(rng, u, scheme):
     """How many times each unit is drawn in one replicate (stratified: within each atom)."""
     if scheme != "stratified":
         return np.bincount(rng.integers(0, u["n"], u["n"]), minlength=u["n"])
-    if "by_atom" not in u:  # units of each atom together; each slot's atom start and size
+    order, first, size = _units_by_atom(u)
+    return np.bincount(order[first + rng.integers(0, size)], minlength=u["n"])
+
+
+def _units_by_atom(u):
+    """Units of each atom together, and each slot's atom start and size (cached in ``u``)."""
+    if "by_atom" not in u:
         order = np.argsort(u["atom"], kind="stable")
         sizes = np.bincount(u["atom"])
         slot_atom = u["atom"][order]
         u["by_atom"] = (order, np.r_[0, np.cumsum(sizes)[:-1]][slot_atom], sizes[slot_atom])
-    order, first, size = u["by_atom"]
-    return np.bincount(order[first + rng.integers(0, size)], minlength=u["n"])
+    return u["by_atom"]
 
 
 def run_chunks(n, chunk_size, work, progress=False, label=""):

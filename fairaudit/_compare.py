@@ -36,6 +36,7 @@ from ._bootstrap import (
     MB,
     check_engine_options,
     _unit_draws,
+    _units_by_atom,
     interval,
     replicates_per_chunk,
     rng_for,
@@ -376,6 +377,8 @@ class _PairedEngine:
     def differences(self, n_boot, scheme, summarise, width):
         """(n_boot, width) paired replicates of summarise(B) - summarise(A)."""
         out = np.empty((n_boot, width))
+        if scheme == "stratified":
+            _units_by_atom(self.units)
         per_rep = sum(r._cell_bytes() for r in self.res) + 3 * 8 * width
         reserved = out.nbytes + 3 * 8 * self.w.size * _n_threads()
         B = replicates_per_chunk(

@@ -73,11 +73,13 @@ def test_same_numbers_whatever_the_memory_budget(kw):
     assert big.gaps["p_value"].notna().all()
 
 
-def test_compare_same_numbers_whatever_the_memory_budget():
+@pytest.mark.parametrize("scheme", ["iid", "stratified", "cluster"])
+def test_compare_same_numbers_whatever_the_memory_budget(scheme):
     y, s, cols = _attrs(1200, [2, 3], seed=4)
     s2 = np.clip(s + np.random.default_rng(5).normal(0, 0.05, s.size), 0, 1)
-    a = fairaudit.compare(y, s, s2, cols, n_boot=50, seed=2)
-    b = fairaudit.compare(y, s, s2, cols, n_boot=50, seed=2, memory_budget=0.01)
+    kw = dict(n_boot=50, seed=2, bootstrap=scheme, clusters=np.arange(y.size) // 4)
+    a = fairaudit.compare(y, s, s2, cols, **kw)
+    b = fairaudit.compare(y, s, s2, cols, memory_budget=0.01, **kw)
     pd.testing.assert_frame_equal(a.differences, b.differences)
     assert a.differences["lo"].notna().any()
 
@@ -324,3 +326,20 @@ def test_report_figures_stay_legible_with_many_groups():
     html = r.to_html(figures=False)
     assert len(html) < 5 * 2**20
     assert "a0+a1+a2+a3+a4" in html  # every family is still in the tables
+
+
+@pytest.mark.parametrize(
+    "rows, how", [(600, "draw_rows_per_atom"), (200_000, "draw_per_atom")]
+)  # rows drawn within atoms, or one multinomial per atom over its cells
+def test_stratified_replicates_keep_every_atom_size(rows, how):
+    y, s, cols = _attrs(rows, [2, 3], seed=15)
+    res = Resampler(prepare(y, s, cols))
+    draw = res._boot_drawer("stratified")
+    assert draw.__name__ == how
+    atom_of_cell = res.cells.cell_atom
+    want = np.bincount(atom_of_cell, weights=res.cells.counts.sum(axis=0))
+    for b in range(3):
+        got = draw(b)
+        assert np.array_equal(np.bincount(atom_of_cell, weights=got.sum(axis=0)), want)
+        assert (got[res.cells.counts == 0] == 0).all()  # only observed cells
+    assert not np.array_equal(draw(0), draw(1))
