@@ -68,7 +68,9 @@ def main():
         cmd += ["--n-boot", str(args.n_boot), "--n-perm", str(args.n_perm)]
         if args.memory_budget is not None:
             cmd += ["--memory-budget", str(args.memory_budget)]
-        res = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout.splitlines()[-1])
+        res = json.loads(
+            subprocess.run(cmd, check=True, capture_output=True).stdout.splitlines()[-1]
+        )
         levels = ", ".join(map(str, LEVELS[c]))
         print(
             f"{len(LEVELS[c])} attributes ({levels}): {res['groups']} groups, "

@@ -20,9 +20,9 @@ from ._validation import as_groups, as_labels, as_scores, as_weights, check_fini
 __all__ = ["audit", "Audit", "prepare"]
 
 SCHEMA_VERSION = 1
-#: Binned replicates farther than this (in replicate standard deviations) from exact ones
-#: on the data itself get a warning.
-BINNING_WARN_SD = 0.25
+#: Binned replicates shifted by more than this (in replicate standard deviations) to match the
+#: exact values of the data get a warning: what the shift leaves may then matter.
+BINNING_WARN_SD = 1.0
 OVERALL = "overall"
 
 
@@ -586,8 +586,8 @@ def _audit_prepared(
         if n_boot > 0:
             extras["bins_exact"] = res.bins_exact
             extras["n_bins"] = res.n_bins
-            reps = res.bootstrap(n_boot, bootstrap)
-            extras["binning_error"] = res.binning_error(point, reps)
+            reps = res.bootstrap(n_boot, bootstrap, point)
+            extras["binning"] = res.binning_shift(reps)
             if ci_method == "bca":
                 extras["jackknife"] = res.jackknife(bootstrap)
         if n_perm_eff > 0:
@@ -647,13 +647,12 @@ def _audit_prepared(
             f"{len(not_resampled)} groups with fewer than {min_count} fakes or reals were not "
             "resampled (--skip-small-groups): their intervals are NaN and gaps leave them out"
         )
-    worst = extras.get("binning_error", {}).get("max_error_sd", {})
+    worst = extras.get("binning", {}).get("shift_sd", {})
     coarse = [f"{m} by {v:.2g} sd" for m, v in worst.items() if v > BINNING_WARN_SD]
     if coarse:
         warnings_out.append(
-            f"binned bootstrap replicates differ from exact ones on this data ({', '.join(coarse)}"
-            f" of a replicate); intervals of these metrics are shifted: raise --max-bins "
-            f"(now {max_bins})"
+            f"score bins move the bootstrap replicates far ({', '.join(coarse)} of a "
+            f"replicate, corrected on the data's own value): raise --max-bins (now {max_bins})"
         )
     # gaps leave them out (point, interval and test alike) and list them in 'skipped'
     gap_point = point
@@ -731,7 +730,7 @@ def _audit_prepared(
     }
     if extras.get("n_bins") is not None:
         config["bootstrap_bins"] = {"n_bins": extras["n_bins"], "exact": extras["bins_exact"]}
-        config["bootstrap_bins"].update(extras.pop("binning_error", {}))
+        config["bootstrap_bins"].update(extras.pop("binning", {}))
     if perm is not None:
         config["permutation"] = "group labels permuted within each class" + (
             " (whole clusters)" if prep.clusters is not None else ""

@@ -36,7 +36,7 @@ from scipy.special import ndtr, ndtri
 from ._errors import bad
 from ._gaps import family_gaps, gap_names
 from ._metrics import METRIC_NAMES, compute_metrics
-from ._stats import atom_table, cell_table
+from ._stats import atom_table, cell_table, group_point_metrics
 
 __all__ = [
     "Resampler",
@@ -49,6 +49,12 @@ __all__ = [
 ]
 
 BOOT, PERM, JACK = 0, 1, 2
+#: Metrics whose binning error is systematic (a fake and a real in one bin count as a tie,
+#: which draws the AUC towards 1/2 and always lowers the average precision): replicates are
+#: shifted by the error on the data itself. The EER's error changes sign from replicate to
+#: replicate (the crossing falls anywhere inside a bin): no shift. The threshold metrics are
+#: exact; the calibration error of the data is exact on any bins.
+SHIFTED_METRICS = ("auc", "average_precision")
 MB = 2**20
 #: Replicates per chunk at most (larger chunks only save Python overhead on small groups).
 MAX_CHUNK = 128
@@ -142,13 +148,13 @@ class Resampler:
     max_bins : int
         Bins per group of the bootstrap and bins of the permutation test.
     memory_budget : float
-        Megabytes the resampling may hold at once (replicate tables, histograms, metric
-        temporaries, the returned replicate matrices); chunks of replicates and groups are
-        sized to fit. Numbers do not depend on it.
+        Megabytes the process may hold at its peak (what it already holds counts, see
+        :func:`working_bytes`); chunks of replicates and groups are sized to fit. Numbers do
+        not depend on it.
     resampled : array of bool, optional
         Groups to resample (default all); the others get NaN replicates.
     chunk_size : int, optional
-        At most this many replicates per chunk (default: as the budget allows, <= 256).
+        At most this many replicates per chunk (default: as the budget allows, <= 128).
 
     >>> from fairaudit._audit import prepare
     >>> rng = np.random.default_rng(0)
@@ -401,34 +407,60 @@ class Resampler:
         slot_atom = atom[rows]
         return rows, first[slot_atom], sizes[slot_atom]
 
-    def binning_error(self, point, reps):
-        """How far binned replicates are from exact ones, measured on the data itself.
+    def binning_offsets(self, point=None):
+        """Per metric, binned minus exact value of every group on the data itself (zeros when
+        the bins are exact). Replicates are shifted by it (see :meth:`bootstrap`).
 
-        The engine's bins evaluated on the original counts against the exact point
-        estimates, for the ranking metrics (threshold metrics are exact): the largest
-        absolute difference over groups, and the largest in units of the group's bootstrap
-        standard deviation. Empty when every group's bins are exact.
+        A group's bins are fixed and its replicates resample its rows, so the binning error of
+        a replicate is nearly that of the data: subtracting it removes the systematic part
+        (e.g. average precision, which ties in a bin always lower), and what is left varies
+        little between replicates (``benchmarks/bench_binning.py`` measures both).
+        ``point``: the exact point estimates when already computed.
         """
-        ranking = [m for m in ("auc", "eer", "average_precision") if m in self.metrics]
-        if self.bins_exact or not ranking:
-            return {}
-        binned = self.cell_metrics(self.cells.counts[None])
-        err, err_sd = {}, {}
+        if "_offsets" not in self.__dict__:
+            self._offsets = {}
+            if not self.bins_exact:
+                p = self.prep
+                if point is None:
+                    point = group_point_metrics(
+                        p.data, p.structure, p.rule.threshold, p.rule.to_probability, self.metrics
+                    )
+                binned = self.cell_metrics(self.cells.counts[None])
+                for m in SHIFTED_METRICS:
+                    if m in self.metrics:
+                        off = binned[m][0] - point[m]
+                        self._offsets[m] = np.where(np.isfinite(off), off, 0.0)
+        return self._offsets
+
+    def _shift(self, values):
+        """Replicate values (dict metric -> (B, columns)) less the binning offsets, in place."""
+        for m, off in self.binning_offsets().items():
+            values[m] -= off
+        return values
+
+    def binning_shift(self, reps):
+        """The offsets subtracted from replicates: the largest per metric over groups, and the
+        largest in units of the group's bootstrap standard deviation (for the report)."""
+        shift, shift_sd = {}, {}
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # groups without replicates
-            for m in ranking:
-                diff = np.abs(binned[m][0] - point[m])
+            for m, off in self.binning_offsets().items():
                 sd = np.nanstd(reps[m], axis=0, ddof=1)
-                err[m] = float(np.nanmax(diff, initial=0.0))
-                rel = np.where(sd > 0, diff / sd, np.where(diff > 0, np.inf, 0.0))
-                err_sd[m] = float(np.nanmax(rel, initial=0.0))
-        return {"max_error": err, "max_error_sd": err_sd}
+                rel = np.where(sd > 0, np.abs(off) / sd, np.where(off != 0, np.inf, 0.0))
+                shift[m] = float(np.max(np.abs(off), initial=0.0))
+                shift_sd[m] = float(np.nanmax(rel, initial=0.0))
+        return {"shift": shift, "shift_sd": shift_sd} if shift else {}
 
-    def bootstrap(self, n_boot, scheme):
-        """dict metric -> (n_boot, n_groups + 1) replicate values (last column: whole set)."""
+    def bootstrap(self, n_boot, scheme, point=None):
+        """dict metric -> (n_boot, n_groups + 1) replicate values (last column: whole set).
+
+        With binned (not exact) groups, AUC and average precision are shifted by
+        :meth:`binning_offsets` (``point``: the exact point estimates, when known).
+        """
         if scheme == "cluster" and self.prep.clusters is None:
             raise bad("--bootstrap cluster", "a cluster column", "none")
-        return self._run_cells(n_boot, "bootstrap", self._boot_drawer(scheme))
+        self.binning_offsets(point)
+        return self._shift(self._run_cells(n_boot, "bootstrap", self._boot_drawer(scheme)))
 
     def jackknife(self, scheme, n_blocks=50):
         """Delete-a-block jackknife values (for the BCa acceleration): dict -> (J, columns)."""
@@ -445,13 +477,14 @@ class Resampler:
         rows = np.argsort(block, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(block, minlength=J))]
         size = 2 * self.cells.n_cells
+        row_cell = self._row_cell()
 
         def without_block(j):
             r = rows[bounds[j] : bounds[j + 1]]
-            left_out = np.bincount(self._row_cell()[r], weights=data.w[r], minlength=size)
+            left_out = np.bincount(row_cell[r], weights=data.w[r], minlength=size)
             return self.cells.counts - left_out.reshape(2, -1)
 
-        return self._run_cells(J, "jackknife", without_block)
+        return self._shift(self._run_cells(J, "jackknife", without_block))
 
     # -------------------------------------------------------------- permutations
     def _perm_uses_hypergeometric(self):
@@ -462,36 +495,46 @@ class Resampler:
         cost_tables = 2 * max(A - 1, 0) * K * NS_PER_COLOR_HYPERGEOMETRIC
         return cost_tables < self.prep.data.score.size * NS_PER_ROW_PERMUTED
 
-    def _perm_table(self, b):
-        """Atom table (A, 2, K) of permutation ``b``: group labels permuted within classes."""
-        rng = rng_for(self.seed, PERM, b)
+    def _perm_drawer(self):
+        """A function ``b -> atom table (A, 2, K)`` of permutation ``b``, set up once: group
+        labels permuted within each class (whole clusters when clusters are given)."""
         counts = self.table.counts
         A = counts.shape[0]
         if self._perm_uses_hypergeometric():
-            out = np.zeros_like(counts)
-            for y in (0, 1):
-                t = counts[:, y, :].astype(np.int64)
-                remaining = t.sum(axis=0)
-                rows = t.sum(axis=1)
-                for a in range(A - 1):
-                    if rows[a] == 0:
-                        continue
-                    draw = rng.multivariate_hypergeometric(
-                        remaining, int(rows[a]), method="marginals"
-                    )
-                    out[a, y] = draw
-                    remaining = remaining - draw
-                out[A - 1, y] = remaining
-            return out
+            by_class = [counts[:, y, :].astype(np.int64) for y in (0, 1)]
+            pools = [(t.sum(axis=0), t.sum(axis=1)) for t in by_class]
+
+            def draw_bins(b):
+                rng = rng_for(self.seed, PERM, b)
+                out = np.zeros_like(counts)
+                for y, (remaining, rows) in enumerate(pools):
+                    for a in range(A - 1):
+                        if rows[a] == 0:
+                            continue
+                        draw = rng.multivariate_hypergeometric(
+                            remaining, int(rows[a]), method="marginals"
+                        )
+                        out[a, y] = draw
+                        remaining = remaining - draw
+                    out[A - 1, y] = remaining
+                return out
+
+            return draw_bins
         u = self._perm_units()
-        atom = u["atom"].copy()
-        for st in (0, 1, 2):
-            idx = np.flatnonzero(u["stratum"] == st)
-            if idx.size > 1:
-                atom[idx] = atom[idx][rng.permutation(idx.size)]
+        strata = [np.flatnonzero(u["stratum"] == st) for st in (0, 1, 2)]
+        strata = [idx for idx in strata if idx.size > 1]
         K2 = 2 * counts.shape[-1]
-        cell = atom[u["entry_unit"]] * K2 + u["entry_cell"]
-        return np.bincount(cell, weights=u["entry_w"], minlength=counts.size).reshape(counts.shape)
+
+        def draw_units(b):
+            rng = rng_for(self.seed, PERM, b)
+            atom = u["atom"].copy()
+            for idx in strata:
+                atom[idx] = atom[idx][rng.permutation(idx.size)]
+            cell = atom[u["entry_unit"]] * K2 + u["entry_cell"]
+            tab = np.bincount(cell, weights=u["entry_w"], minlength=counts.size)
+            return tab.reshape(counts.shape)
+
+        return draw_units
 
     def _perm_units(self):
         if self.prep.clusters is not None:
@@ -539,12 +582,14 @@ class Resampler:
         group_bytes = B * K * (2 * size + 8 * METRIC_TEMPORARIES)
         group_chunk = max(1, int(free / 2 / _n_threads() // group_bytes))
 
+        draw = self._perm_drawer()
+
         def work(rg):
             n = len(rg)
             # atoms x (replicate, label, bin): a group's histograms are one sparse product away
             tables = np.empty((A, n, 2 * K), self.count_dtype)
             for i, b in enumerate(rg):
-                tables[:, i] = self._perm_table(b).reshape(A, 2 * K)
+                tables[:, i] = draw(b).reshape(A, 2 * K)
             tables = tables.reshape(A, -1)
             ov = {m: np.broadcast_to(ov1[m], (n,)) for m in ms}
             for f, (pos, sums) in fams.items():

@@ -379,6 +379,8 @@ class _PairedEngine:
         out = np.empty((n_boot, width))
         if scheme == "stratified":
             _units_by_atom(self.units)
+        for r in self.res:
+            r.binning_offsets()
         per_rep = sum(r._cell_bytes() for r in self.res) + 3 * 8 * width
         reserved = out.nbytes + 3 * 8 * self.w.size * _n_threads()
         B = replicates_per_chunk(
@@ -390,7 +392,7 @@ class _PairedEngine:
             for i, b in enumerate(rg):
                 for side, c in zip(counts, self._counts(b, scheme)):
                     side[:, :, i] = c.T
-            va, vb = (summarise(r._metrics_by_cell(c)) for r, c in zip(self.res, counts))
+            va, vb = (summarise(r._shift(r._metrics_by_cell(c))) for r, c in zip(self.res, counts))
             out[rg.start : rg.stop] = vb - va
 
         run_chunks(n_boot, B, work, self.progress, "paired bootstrap")
