@@ -771,7 +771,14 @@ def resampled_groups(n_pos, n_neg, min_count, skip):
 
 
 def max_order_of(structure) -> int:
-    """The largest intersection order: families are all combinations of up to that many."""
+    """The largest intersection order: families are all combinations of up to that many.
+
+    >>> import pandas as pd
+    >>> from fairaudit._groups import build_groups
+    >>> cols = pd.DataFrame({"x": list("ab") * 2, "y": list("cd") * 2, "z": list("ef") * 2})
+    >>> max_order_of(build_groups(cols)), max_order_of(build_groups(cols, max_order=2))
+    (3, 2)
+    """
     k, n_fam, order, total = len(structure.attributes), len(structure.families), 0, 0
     while total < n_fam and order < k:
         order += 1

@@ -104,7 +104,11 @@ def _n_threads():
 
 
 def resident_bytes() -> int:
-    """Memory the process holds now (from ``/proc/self/statm``; 0 where it is unknown)."""
+    """Memory the process holds now (from ``/proc/self/statm``; 0 where it is unknown).
+
+    >>> resident_bytes() >= 0
+    True
+    """
     try:
         with open("/proc/self/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

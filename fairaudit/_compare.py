@@ -1,7 +1,7 @@
 """Comparing two detectors on the same rows: a paired bootstrap of B - A.
 
-Both detectors' scores are binned on one shared grid (quantiles of their pooled probabilities,
-plus the threshold and the calibration edges; the distinct values when there are few), and
+Each detector's scores are binned as in its own audit's bootstrap (ranking scores, so logits
+are ranked as logits; the threshold on the ranking scale; every group on its own bins), and
 every replicate draws one set of row (or cluster) multiplicities that is applied to both. The
 difference B - A of every gap, of every overall metric and of every per-group metric gets a
 percentile interval from these paired replicates, and a two-sided p-value for H0 "B - A = 0"
@@ -31,12 +31,12 @@ from ._audit import (
     resampled_groups,
 )
 from ._bootstrap import (
+    MB,
     Resampler,
     _n_threads,
-    MB,
-    check_engine_options,
     _unit_draws,
     _units_by_atom,
+    check_engine_options,
     interval,
     replicates_per_chunk,
     rng_for,

@@ -120,6 +120,9 @@ def forced_edges(score, threshold, to_probability):
     """Ranking-score edges that every binning keeps: the threshold and the calibration edges.
 
     ``score`` is sorted; a calibration edge is the first score whose probability reaches it.
+
+    >>> forced_edges(np.linspace(0, 1, 31), 0.5, lambda p: p)[:3].round(3).tolist()
+    [0.067, 0.133, 0.2]
     """
     prob_edges = np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1]
     return np.unique(np.r_[threshold, _from_probability_edges(prob_edges, to_probability, score)])
@@ -198,7 +201,13 @@ def atom_table(
     *,
     weighted: bool = True,
 ) -> AtomTable:
-    """Shared bins and the per-atom table (see :class:`AtomTable`)."""
+    """Shared bins and the per-atom table (see :class:`AtomTable`).
+
+    >>> d = sort_rows(np.arange(40) / 40, np.arange(40) % 2, np.ones(40), np.arange(40) % 2)
+    >>> t = atom_table(d, 2, 0.5, lambda p: p, max_bins=16)
+    >>> t.counts.shape, t.exact, float(t.counts.sum())
+    ((2, 2, 16), False, 40.0)
+    """
     s = data.score
     starts = _run_starts(s)
     value_of_row = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1
@@ -280,7 +289,16 @@ class CellTable:
 
 
 def cell_table(data, structure, threshold, to_probability, max_bins=1024, resampled=None):
-    """The :class:`CellTable` of sorted rows; ``resampled`` (n_groups,) leaves groups out."""
+    """The :class:`CellTable` of sorted rows; ``resampled`` (n_groups,) leaves groups out.
+
+    >>> import pandas as pd
+    >>> from fairaudit._groups import build_groups
+    >>> s = build_groups(pd.DataFrame({"g": ["a", "b"] * 50}))
+    >>> d = sort_rows(np.arange(100) / 100, np.arange(100) // 50, np.ones(100), s.atom)
+    >>> t = cell_table(d, s, 0.5, lambda p: p, max_bins=16)
+    >>> t.n_cells, t.n_bins, t.exact  # 16 cells per atom; every group and the whole set: 16
+    (32, 16, False)
+    """
     atom = data.atom
     by_atom = np.argsort(atom, kind="stable")  # rows of each atom together, still score-sorted
     s, a = data.score[by_atom], atom[by_atom]
