@@ -283,14 +283,11 @@ class Resampler:
         size = np.dtype(self.count_dtype).itemsize
         return size * 4 * c.n_cells + 8 * METRIC_TEMPORARIES * max(c.n_bins, 1)
 
-    def _output_bytes(self, n):
-        return 8 * n * self.n_columns * len(self.metrics)
-
     def _run_cells(self, n, label, counts_of):
         """Replicates 0..n-1 of cell counts ``counts_of(b)`` -> dict metric -> (n, columns)."""
         out = {m: np.full((n, self.n_columns), np.nan) for m in self.metrics}
-        per_rep = self._cell_bytes()
-        reserved = self._output_bytes(n) + _n_threads() * self._draw_bytes()
+        per_rep = self._cell_bytes()  # builds the cells first: the process holds them, and out
+        reserved = _n_threads() * self._draw_bytes()
         B = replicates_per_chunk(working_bytes(self.budget, reserved), per_rep, n, self.chunk_size)
 
         def work(rg):
@@ -579,8 +576,7 @@ class Resampler:
         reserved = _n_threads() * 3 * 8 * self.prep.data.score.size
         names = gap_names(ms)
         out = {f: {g: np.full(n_perm, np.nan) for g in names} for f in fams}
-        reserved += 8 * n_perm * len(names) * len(fams)
-        free = working_bytes(self.budget, reserved)
+        free = working_bytes(self.budget, reserved)  # the process already holds ``out``
         # half for the replicate tables, half for the groups' histograms and metrics
         B = replicates_per_chunk(free / 2, per_rep, n_perm, self.chunk_size)
         group_bytes = B * K * (2 * size + 8 * METRIC_TEMPORARIES)
