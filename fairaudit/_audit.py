@@ -28,6 +28,9 @@ from ._validation import (
 __all__ = ["audit", "Audit", "prepare"]
 
 SCHEMA_VERSION = 1
+#: Binned replicates shifted by more than this (in replicate standard deviations) to match the
+#: exact values of the data get a warning: what the shift leaves may then matter.
+BINNING_WARN_SD = 1.0
 OVERALL = "overall"
 #: Confusion counts at the threshold, per group (weighted with sample weights).
 CONFUSION = ("tp", "fp", "tn", "fn")
@@ -426,7 +429,9 @@ def audit(
     min_count=DEFAULTS["min_count"],
     max_bins=DEFAULTS["max_bins"],
     max_order=None,
-    chunk_size=64,
+    memory_budget=1024,
+    skip_small_groups=False,
+    chunk_size=None,
     metrics=None,
     progress=False,
     compat=None,
@@ -503,8 +508,18 @@ def audit(
     min_count : int
         Groups with fewer positives or negatives than this get a warning (default 30).
     max_bins : int
-        Score bins of the bootstrap when the scores have more distinct values (replicates are
-        exact below it; point estimates are always exact).
+        Score bins per group of the bootstrap (and bins of the permutation test) when there
+        are more distinct scores (replicates are exact below it; point estimates always are).
+    max_order : int, optional
+        Largest intersection order: 1 audits each attribute alone, 2 adds pairs, ...
+        (default: every combination of the attributes).
+    memory_budget : float
+        Megabytes the resampling may hold at once (default 1024); replicates and groups are
+        processed in chunks that fit. Results do not depend on it.
+    skip_small_groups : bool
+        Leave groups with fewer than ``min_count`` fakes or reals out of resampling: they keep
+        their point estimates, get NaN intervals (with the reason in ``warnings``) and are left
+        out of the gaps (listed in ``skipped``). Recorded in ``config``.
     metrics : list of str, optional
         Compute only these metrics (default: all of :data:`fairaudit.METRIC_NAMES`).
     compat : {"pg-fdd"}, optional
@@ -542,6 +557,9 @@ def audit(
     >>> r.config["bootstrap"], r.config["bootstrap_reason"]
     ('cluster', 'clusters given: whole clusters are resampled together')
     """
+    from ._bootstrap import check_engine_options
+
+    check_engine_options(memory_budget, max_order, skip_small_groups)
     given = table_arguments(
         data,
         y_true=y_true,
@@ -593,6 +611,8 @@ def audit(
         chunk_size=opts["chunk_size"],
         progress=progress,
         metrics=metrics,
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
     )
     _check_uncertainty_options(options, prep)
     result = _audit_prepared(
@@ -714,6 +734,8 @@ def _audit_prepared(
     chunk_size,
     progress,
     metrics,
+    memory_budget=1024,
+    skip_small_groups=False,
     gap_ci="max-t",
     p_adjust="maxt",
     tolerance=None,
@@ -734,6 +756,7 @@ def _audit_prepared(
     n_neg = n_all - n_pos
     fams = s.group_family + [OVERALL]
     names = s.group_name + [OVERALL]
+    resampled = resampled_groups(n_pos[:-1], n_neg[:-1], min_count, skip_small_groups)
 
     counts = pd.DataFrame(
         {
@@ -761,11 +784,14 @@ def _audit_prepared(
             seed=seed,
             progress=progress,
             metrics=metrics,
+            memory_budget=memory_budget,
+            resampled=resampled,
         )
-        extras["bins_exact"] = res.table.exact
-        extras["n_bins"] = int(res.table.counts.shape[-1])
         if n_boot > 0:
-            reps = res.bootstrap(n_boot, bootstrap)
+            extras["bins_exact"] = res.bins_exact
+            extras["n_bins"] = res.n_bins
+            reps = res.bootstrap(n_boot, bootstrap, point)
+            extras["binning"] = res.binning_shift(reps)
             if ci_method == "bca":
                 extras["jackknife"] = res.jackknife(bootstrap)
         if n_perm_eff > 0:
@@ -820,13 +846,37 @@ def _audit_prepared(
         reasons = "; ".join(dict.fromkeys(grp["reason"]))
         warnings_out.append(f"{fam[0]}={fam[1]}: undefined {listed} ({reasons})")
 
+    not_resampled = np.flatnonzero(~resampled) if resampled is not None else []
+    for i in not_resampled:
+        note = (
+            f"{fams[i]}={names[i]}: not resampled (--skip-small-groups: fewer than {min_count} "
+            "fakes or reals); no intervals, left out of the gaps"
+        )
+        group_warn.setdefault((fams[i], names[i]), []).append(note)
+    if len(not_resampled):
+        warnings_out.append(
+            f"{len(not_resampled)} groups with fewer than {min_count} fakes or reals were not "
+            "resampled (--skip-small-groups): their intervals are NaN and gaps leave them out"
+        )
+    worst = extras.get("binning", {}).get("shift_sd", {})
+    coarse = [f"{m} by {v:.2g} sd" for m, v in worst.items() if v > BINNING_WARN_SD]
+    if coarse:
+        warnings_out.append(
+            f"score bins move the bootstrap replicates far ({', '.join(coarse)} of a "
+            f"replicate, corrected on the data's own value): raise --max-bins (now {max_bins})"
+        )
+    # gaps leave them out (point, interval and test alike) and list them in 'skipped'
+    gap_point = point
+    if len(not_resampled):
+        gap_point = {m: np.where(np.r_[resampled, True], v, np.nan) for m, v in point.items()}
+
     # Gaps per family, with intervals, p-values, adjusted p-values and verdicts.
     from ._report import gap_table, parse_references, reference_table
 
     jack = extras.get("jackknife")
     gaps, gap_warnings = gap_table(
         s,
-        point,
+        gap_point,
         reps,
         perm,
         jack,
@@ -863,6 +913,8 @@ def _audit_prepared(
         "n_rows": int(n_all[-1]),
         "n_dropped": prep.n_dropped,
         "min_count": min_count,
+        "max_order": max_order_of(s),
+        "skip_small_groups": bool(skip_small_groups),
         "eer_definition": "interpolated crossing of FPR and FNR on the ROC curve",
         "reference": reference,
         "attributes": list(s.attributes),
@@ -873,10 +925,13 @@ def _audit_prepared(
     }
     if extras.get("n_bins") is not None:
         config["bootstrap_bins"] = {"n_bins": extras["n_bins"], "exact": extras["bins_exact"]}
+        config["bootstrap_bins"].update(extras.pop("binning", {}))
     if perm is not None:
         config["permutation"] = "group labels permuted within each class" + (
             " (whole clusters)" if prep.clusters is not None else ""
         )
+    if len(not_resampled):
+        config["not_resampled"] = [f"{fams[i]}={names[i]}" for i in not_resampled]
     extras.pop("jackknife", None)
     inverse = np.empty_like(data.order)
     inverse[data.order] = np.arange(data.order.size)
@@ -897,3 +952,30 @@ def _audit_prepared(
         group_warn,
         extras,
     )
+
+
+def resampled_groups(n_pos, n_neg, min_count, skip):
+    """Which groups the resampling covers: all, or (``skip``) those with enough of each class.
+
+    >>> resampled_groups(np.array([5, 40]), np.array([50, 60]), 30, True).tolist()
+    [False, True]
+    """
+    if not skip:
+        return None
+    return (np.asarray(n_pos) >= min_count) & (np.asarray(n_neg) >= min_count)
+
+
+def max_order_of(structure) -> int:
+    """The largest intersection order: families are all combinations of up to that many.
+
+    >>> import pandas as pd
+    >>> from fairaudit._groups import build_groups
+    >>> cols = pd.DataFrame({"x": list("ab") * 2, "y": list("cd") * 2, "z": list("ef") * 2})
+    >>> max_order_of(build_groups(cols)), max_order_of(build_groups(cols, max_order=2))
+    (3, 2)
+    """
+    k, n_fam, order, total = len(structure.attributes), len(structure.families), 0, 0
+    while total < n_fam and order < k:
+        order += 1
+        total += math.comb(k, order)
+    return order

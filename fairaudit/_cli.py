@@ -254,6 +254,26 @@ def _add_common(p):
         help="score bins of bootstrap replicates",
     )
     a(
+        "--max-order",
+        type=int,
+        default=None,
+        metavar="K",
+        help="intersections of at most K attributes (default: all)",
+    )
+    a(
+        "--memory-budget",
+        type=float,
+        default=1024,
+        metavar="MB",
+        help="peak memory of the resampling, in megabytes (default 1024; numbers do not change)",
+    )
+    a(
+        "--skip-small-groups",
+        action="store_true",
+        help="do not resample groups with fewer than --min-count fakes or reals (reported; "
+        "they get no intervals and are left out of the gaps)",
+    )
+    a(
         "--compat",
         default=None,
         choices=["pg-fdd"],
@@ -608,6 +628,9 @@ def _computation_options(args, d):
     return dict(
         opts,
         reference=args.reference,
+        max_order=args.max_order,
+        memory_budget=args.memory_budget,
+        skip_small_groups=args.skip_small_groups,
         progress=not args.quiet,
         sample_weight=d["weights"],
         clusters=d["clusters"],

@@ -1,7 +1,7 @@
 """Comparing two detectors on the same rows: a paired bootstrap of B - A.
 
-Both detectors' scores are binned on one shared grid (quantiles of their pooled probabilities,
-plus the threshold and the calibration edges; the distinct values when there are few), and
+Each detector's scores are binned as in its own audit's bootstrap (ranking scores, so logits
+are ranked as logits; the threshold on the ranking scale; every group on its own bins), and
 every replicate draws one set of row (or cluster) multiplicities that is applied to both. The
 difference B - A of every gap, of every overall metric and of every per-group metric gets a
 percentile interval from these paired replicates, and a two-sided p-value for H0 "B - A = 0"
@@ -30,8 +30,21 @@ from ._audit import (
     _jsonable,
     _num,
     prepare,
+    resampled_groups,
 )
-from ._bootstrap import interval, rng_for, run_chunks, table_metrics
+from ._bootstrap import (
+    MB,
+    Resampler,
+    _n_threads,
+    _unit_draws,
+    _units_by_atom,
+    check_engine_options,
+    interval,
+    replicates_per_chunk,
+    rng_for,
+    run_chunks,
+    working_bytes,
+)
 from ._errors import bad, opt
 from ._gaps import family_gaps, gap_metric, gap_names
 from ._inference import (
@@ -45,7 +58,6 @@ from ._inference import (
     usable_replicates,
 )
 from ._options import DEFAULTS, check_options, resolve_bootstrap
-from ._metrics import ECE_BINS
 from ._validation import as_groups, as_scores, table_arguments
 
 __all__ = ["compare", "Comparison"]
@@ -126,15 +138,6 @@ class Comparison(Exportable):
         )
 
 
-def _shared_edges(prob_a, prob_b, threshold, max_bins):
-    pooled = np.concatenate([prob_a, prob_b])
-    uniq = np.unique(pooled)
-    if uniq.size <= max_bins:
-        return uniq, True
-    q = np.quantile(pooled, np.linspace(0, 1, max_bins + 1)[:-1], method="inverted_cdf")
-    return np.unique(np.r_[q, threshold, np.linspace(0, 1, ECE_BINS + 1)[1:-1]]), False
-
-
 def compare(
     data=None,
     score_a=None,
@@ -158,8 +161,11 @@ def compare(
     allow_perfect_scores=DEFAULTS["allow_perfect_scores"],
     min_count=DEFAULTS["min_count"],
     max_bins=DEFAULTS["max_bins"],
+    max_order=None,
+    memory_budget=1024,
+    skip_small_groups=False,
     metrics=None,
-    chunk_size=32,
+    chunk_size=None,
     progress=False,
     reference=None,
     dataset=None,
@@ -218,6 +224,7 @@ def compare(
         chunk_size=chunk_size,
     )
     metrics = _check_metrics(metrics)
+    check_engine_options(memory_budget, max_order, skip_small_groups)
     n_boot, ci, seed, max_bins, threshold = (
         opts[k] for k in ("n_boot", "ci", "seed", "max_bins", "threshold")
     )
@@ -263,6 +270,7 @@ def compare(
         sample_weight=w,
         clusters=cl,
         allow_perfect_scores=opts["allow_perfect_scores"],
+        max_order=max_order,
     )
     prep_a = prepare(y, sa, g, score_argument="score_a", **common)
     prep_b = prepare(y, sb, g, score_argument="score_b", **common)
@@ -294,6 +302,8 @@ def compare(
         gap_ci=gap_ci,
         p_adjust=p_adjust,
         class_names=_class_names(class_names, pos_label),
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
     )
     audit_a = _audit_prepared(prep_a, **point_opts)
     audit_b = _audit_prepared(prep_b, **point_opts)
@@ -316,30 +326,21 @@ def compare(
     lo, hi, pvals, n_bad = nan.copy(), nan.copy(), nan.copy(), np.zeros(diff.shape, dtype=int)
     extras = {}
     if n_boot > 0:
+        c = audit_a.counts.iloc[:-1]
+        resampled = resampled_groups(c["n_pos"], c["n_neg"], min_count, skip_small_groups)
         engine = _PairedEngine(
-            prep_a,
-            rule_a,
-            rule_b,
-            ra[keep],
-            rb[keep],
-            y,
-            w,
+            (prep_a, prep_b),
             cl,
-            s,
-            threshold,
-            max_bins,
-            metrics,
-            seed,
+            seed=seed,
+            memory_budget=memory_budget,
+            chunk_size=chunk_size,
+            progress=progress,
+            max_bins=max_bins,
+            metrics=metrics,
+            resampled=resampled,
         )
         extras["bins_exact"] = engine.exact
-        chunks = run_chunks(
-            n_boot,
-            chunk_size,
-            lambda rg: [engine.boot_metrics(b, bootstrap) for b in rg],
-            progress,
-            "paired bootstrap",
-        )
-        reps = {m: np.stack([r[m] for ch in chunks for r in ch]) for m in metrics}  # (B, 2, G+1)
+        reps = engine.metrics(n_boot, bootstrap)  # metric -> (B, 2, G + 1)
         lo, hi, pvals, n_bad, rep_diff = _paired_limits(
             labels,
             s,
@@ -491,72 +492,73 @@ def _with_intervals(res, s, metrics, reps, k, ci):
 
 
 class _PairedEngine:
-    """Row (or cluster) multiplicities shared by both detectors, on one bin grid."""
+    """Row (or cluster) multiplicities shared by both detectors, each on its own cells.
 
-    def __init__(
-        self,
-        prep,
-        rule_a,
-        rule_b,
-        ra,
-        rb,
-        y,
-        w,
-        clusters,
-        structure,
-        threshold,
-        max_bins,
-        metrics,
-        seed,
-    ):
-        pa, pb = rule_a.to_probability(ra), rule_b.to_probability(rb)
-        edges, self.exact = _shared_edges(pa, pb, threshold, max_bins)
-        K = edges.size
-        bin_a = np.maximum(np.searchsorted(edges, pa, side="right") - 1, 0)
-        bin_b = np.maximum(np.searchsorted(edges, pb, side="right") - 1, 0)
-        self.thr_index = int(np.searchsorted(edges, threshold, side="left"))
-        self.bin_value = edges.copy()
-        counts = np.bincount(np.r_[bin_a, bin_b], minlength=K)
-        sums = np.bincount(np.r_[bin_a, bin_b], weights=np.r_[pa, pb], minlength=K)
-        self.bin_value = np.where(counts > 0, sums / np.maximum(counts, 1), edges)
-        atom = structure.atom
-        yi = np.asarray(prep.data.y[np.argsort(prep.data.order)], dtype=np.int64)
-        self.cell_a = (atom * 2 + yi) * K + bin_a
-        self.cell_b = (atom * 2 + yi) * K + bin_b
-        self.w = np.ones(yi.size) if w is None else np.asarray(w, dtype=float)
-        self.atom = atom
-        self.rows = np.arange(yi.size)
-        self.clusters = None if clusters is None else pd.factorize(np.asarray(clusters))[0]
-        self.shape = (structure.n_atoms, 2, K)
-        self.size = int(np.prod(self.shape))
-        self.memb = np.vstack([structure.membership, np.ones((1, structure.n_atoms), bool)]).astype(
-            float
-        )
-        self.metrics = metrics
+    Each detector's rows are binned exactly as in its audit's bootstrap (ranking scores:
+    logits are ranked as logits, the threshold lies on the ranking scale, calibration uses
+    probabilities; every group on its own bins). A replicate draws one set of multiplicities
+    and re-weights both detectors' cells with it.
+    """
+
+    def __init__(self, preps, clusters, *, seed, memory_budget, chunk_size, progress, **kw):
+        self.res = [Resampler(p, seed=seed, **kw) for p in preps]
+        self.budget = memory_budget * MB
+        n = preps[0].data.score.size
+        self.row_cell = []
+        for r in self.res:
+            position = np.empty(n, np.intp)
+            position[r.prep.data.order] = np.arange(n)  # sorted position of each input row
+            self.row_cell.append(r._row_cell()[position])
+            w = r.prep.data.w[position]
+        self.w = w
+        self.units = {"n": n, "atom": preps[0].structure.atom, "unit": None}
+        self.clusters = None
+        if clusters is not None:
+            codes = pd.factorize(np.asarray(clusters))[0]
+            self.clusters = {"n": int(codes.max()) + 1, "unit": codes}
         self.seed = seed
+        self.chunk_size = chunk_size
+        self.progress = progress
 
-    def _tables(self, weight_a, weight_b, cell_a, cell_b):
-        ta = np.bincount(cell_a, weights=weight_a, minlength=self.size).reshape(self.shape)
-        tb = np.bincount(cell_b, weights=weight_b, minlength=self.size).reshape(self.shape)
-        return np.stack([ta, tb])
+    @property
+    def exact(self):
+        return all(r.bins_exact for r in self.res)
 
-    def boot_metrics(self, b, scheme):
-        """Replicate b's metrics of both detectors: metric -> (2, G + 1) (A first).
-
-        One draw of row (or cluster) multiplicities, applied to both detectors.
-        """
+    def _counts(self, b, scheme):
+        """Cell counts of replicate ``b`` for A and for B (same multiplicities)."""
         rng = rng_for(self.seed, BOOT, b)
-        unit = self.clusters if scheme == "cluster" else self.rows
-        n_units = int(unit.max()) + 1
+        u = self.clusters if scheme == "cluster" else self.units
+        draws = _unit_draws(rng, u, scheme)
+        mult = self.w * (draws if u["unit"] is None else draws[u["unit"]])
+        return [
+            np.bincount(cell, weights=mult, minlength=2 * r.cells.n_cells).reshape(2, -1)
+            for cell, r in zip(self.row_cell, self.res)
+        ]
+
+    def metrics(self, n_boot, scheme):
+        """Paired replicates of both detectors: metric -> (n_boot, 2, n_groups + 1), A first."""
+        res = self.res
+        width = res[0].n_columns
+        out = {m: np.empty((n_boot, 2, width)) for m in res[0].metrics}
         if scheme == "stratified":
-            draws = np.zeros(n_units)
-            for a in np.unique(self.atom):
-                members = np.flatnonzero(self.atom == a)
-                draws += np.bincount(
-                    members[rng.integers(0, members.size, members.size)], minlength=n_units
-                )
-        else:
-            draws = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        wr = draws[unit] * self.w
-        tables = self._tables(wr, wr, self.cell_a, self.cell_b)
-        return table_metrics(tables, self.memb, self.thr_index, self.bin_value, self.metrics)
+            _units_by_atom(self.units)
+        for r in res:
+            r.binning_offsets()
+        per_rep = sum(r._cell_bytes() for r in res) + 3 * 8 * 2 * width * len(out)
+        reserved = sum(v.nbytes for v in out.values()) + 3 * 8 * self.w.size * _n_threads()
+        B = replicates_per_chunk(
+            working_bytes(self.budget, reserved), per_rep, n_boot, self.chunk_size
+        )
+
+        def work(rg):
+            counts = [np.empty((r.cells.n_cells, 2, len(rg)), r.count_dtype) for r in res]
+            for i, b in enumerate(rg):
+                for side, c in zip(counts, self._counts(b, scheme)):
+                    side[:, :, i] = c.T
+            for k, (r, c) in enumerate(zip(res, counts)):
+                values = r._shift(r._metrics_by_cell(c))
+                for m, v in values.items():
+                    out[m][rg.start : rg.stop, k] = v
+
+        run_chunks(n_boot, B, work, self.progress, "paired bootstrap")
+        return out

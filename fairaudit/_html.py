@@ -566,17 +566,30 @@ def _has_data(a) -> bool:
     return isinstance(getattr(a, "extras", None), dict) and a.extras.get("data") is not None
 
 
+#: Families drawn per figure: single attributes and small intersections (the rest in tables).
+FIGURE_ROWS = 60
+SCORE_PANELS = 6
+
+
+def figure_families(result, plots):
+    """The families the figures show, and those only the tables show."""
+    a = result.a if _is_comparison(result) else result
+    shown = plots.readable_families(result, max_rows=FIGURE_ROWS)
+    return shown, [f for f in a.families if f not in shown]
+
+
 def _audit_figures(a, plots) -> list:
     figs = []
     lay = plots._Layout.of(a)
-    n_rows = sum(len(lay.groups[f]) + 1 for f in a.families)
+    fams, _ = figure_families(a, plots)
+    n_rows = sum(len(lay.groups[f]) + 1 for f in fams)
     ci = _ci_words(a.config) if a.config.get("n_boot") else None
     metrics = _metric_list(a, plots.DEFAULT_PANEL_METRICS)
     if metrics:
         fig = _figure(
             (plots.PAGE_WIDTH if len(metrics) > 2 else plots.COLUMN_WIDTH, 0.7 + 0.16 * n_rows)
         )
-        plots.plot_group_metrics(a, metrics, fig=fig)
+        plots.plot_group_metrics(a, metrics, families=fams, fig=fig)
         figs.append(
             (
                 "group_metrics",
@@ -588,7 +601,7 @@ def _audit_figures(a, plots) -> list:
                 fig,
             )
         )
-    for fam in lay.two_attribute_families():
+    for fam in [f for f in lay.two_attribute_families() if f in fams]:
         hm = _metric_list(a, ("fpr", "tpr", "auc", "eer"))
         if not hm:
             break
@@ -614,8 +627,8 @@ def _audit_figures(a, plots) -> list:
         )
     names = [g for g in plots.DEFAULT_FOREST_GAPS if g in set(a.gaps["name"])]
     if names:
-        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(a.families), len(names))))
-        plots.plot_gap_forest(a, ax=fig.subplots())
+        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(fams), len(names))))
+        plots.plot_gap_forest(a, families=fams, ax=fig.subplots())
         figs.append(
             (
                 "gap_forest",
@@ -626,7 +639,7 @@ def _audit_figures(a, plots) -> list:
             )
         )
     if _has_data(a):
-        figs += _score_figures(a, plots, a.families, "")
+        figs += _score_figures(a, plots, fams[:SCORE_PANELS], "")
     return figs
 
 
@@ -705,13 +718,12 @@ def _comparison_figures(cmp, plots) -> list:
     figs = []
     na, nb = cmp.config["names"][:2]
     lay = plots._Layout.of(cmp)
+    fams, _ = figure_families(cmp, plots)
     d = cmp.differences
     names = [g for g in plots.DEFAULT_FOREST_GAPS if g in set(d.loc[d["kind"] == "gap", "name"])]
     if names:
-        fig = _figure(
-            (plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(lay.families), len(names)) + 0.2)
-        )
-        plots.plot_compare_gaps(cmp, ax=fig.subplots())
+        fig = _figure((plots.COLUMN_WIDTH + 0.6, plots._forest_height(len(fams), len(names)) + 0.2))
+        plots.plot_compare_gaps(cmp, families=fams, ax=fig.subplots())
         figs.append(
             (
                 "compare_gaps",
@@ -723,11 +735,11 @@ def _comparison_figures(cmp, plots) -> list:
         )
     metrics = _metric_list(cmp.a, plots.DEFAULT_PANEL_METRICS)
     if metrics:
-        n_rows = sum(len(lay.groups[f]) + 1 for f in lay.families)
+        n_rows = sum(len(lay.groups[f]) + 1 for f in fams)
         fig = _figure((plots.PAGE_WIDTH, 0.8 + 0.16 * n_rows))
         axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
         for i, (ax, m) in enumerate(zip(axes, metrics)):
-            plots.plot_compare_groups(cmp, m, ax=ax, legend=False)
+            plots.plot_compare_groups(cmp, m, families=fams, ax=ax, legend=False)
             ax.set_xlabel(m)
             ax.set_title(plots._direction(m), fontsize="small", color="#555555")
             if i > 0:
@@ -751,7 +763,7 @@ def _comparison_figures(cmp, plots) -> list:
                 fig,
             )
         )
-    for fam in lay.two_attribute_families():
+    for fam in [f for f in lay.two_attribute_families() if f in fams]:
         hm = _metric_list(cmp.a, ("fpr", "tpr"))
         if not hm:
             break
@@ -769,7 +781,7 @@ def _comparison_figures(cmp, plots) -> list:
         )
     for label, a in ((na, cmp.a), (nb, cmp.b)):
         if _has_data(a):
-            roc = _score_figures(a, plots, a.families, label)[0]
+            roc = _score_figures(a, plots, fams[:SCORE_PANELS], label)[0]
             figs.append(roc)
     return figs
 
@@ -852,13 +864,32 @@ def _page(result, rendered, *, figures_note="") -> str:
 
 
 def _figures_note(result) -> str:
+    from . import plots
+
     audits = [result.a, result.b] if _is_comparison(result) else [result]
-    if all(_has_data(a) for a in audits):
-        return ""
-    return (
-        "ROC curves, score distributions, the threshold sweep and calibration need the "
-        "scores, which this result does not hold; they are left out."
-    )
+    notes = []
+    shown, hidden = figure_families(result, plots)
+    if hidden:
+        notes.append(
+            f"So that they stay legible, the figures show the single attributes and the "
+            f"smaller intersections ({', '.join(shown)}); the other {len(hidden)} families "
+            f"({_few(hidden)}) are in the tables."
+        )
+    if len(shown) > SCORE_PANELS and all(_has_data(a) for a in audits):
+        notes.append(
+            f"Score figures (ROC, distributions, threshold sweep, calibration) show the first "
+            f"{SCORE_PANELS} of them."
+        )
+    if not all(_has_data(a) for a in audits):
+        notes.append(
+            "ROC curves, score distributions, the threshold sweep and calibration need the "
+            "scores, which this result does not hold; they are left out."
+        )
+    return " ".join(notes)
+
+
+def _few(names, k=4):
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
 
 
 def _render(result, with_figures):

@@ -95,7 +95,11 @@ _CHECKS = {
     "seed": lambda v: _integer("seed", v, 0, "a non-negative integer"),
     "min_count": lambda v: _integer("min_count", v, 0, "a non-negative integer"),
     "max_bins": lambda v: _integer("max_bins", v, 16, "an integer of at least 16"),
-    "chunk_size": lambda v: _integer("chunk_size", v, 1, "a positive integer"),
+    "chunk_size": lambda v: (
+        None
+        if v is None
+        else _integer("chunk_size", v, 1, "a positive integer (None: sized by the memory budget)")
+    ),
     "missing_groups": lambda v: _choice("missing_groups", v, MISSING_GROUPS),
     "drop_nan": lambda v: _flag("drop_nan", v),
     "allow_perfect_scores": lambda v: _flag("allow_perfect_scores", v),

@@ -51,6 +51,7 @@ __all__ = [
     "PAPER_RC",
     "group_styles",
     "group_colors",
+    "readable_families",
     "plot_group_metric",
     "plot_group_metrics",
     "plot_heatmap",
@@ -295,6 +296,51 @@ class _Layout:
 
     def two_attribute_families(self):
         return [f for f in self.families if len(self.family_attrs.get(f, ())) == 2]
+
+
+def readable_families(result, *, max_groups=12, max_rows=60, max_families=None) -> list:
+    """The families a figure can show legibly: every single attribute, then intersections of
+    at most ``max_groups`` groups, lowest order first, while the rows stay within ``max_rows``.
+
+    Audits with many intersections keep their figures readable and small with it; the other
+    families stay in the tables.
+
+    Parameters
+    ----------
+    result : Audit or Comparison
+    max_groups : int
+        Largest intersection drawn.
+    max_rows : int
+        Groups (plus one header per family) of all drawn families together; single
+        attributes always count, intersections stop when the next would pass it.
+    max_families : int, optional
+        At most this many families (single attributes first).
+
+    Returns
+    -------
+    list of str
+        Family names in display order.
+
+    >>> import numpy as np, fairaudit
+    >>> rng = np.random.default_rng(0)
+    >>> cols = {k: rng.choice(list("abcd"), 400) for k in ("x", "y", "z")}
+    >>> a = fairaudit.audit(rng.integers(0, 2, 400), rng.random(400), cols)
+    >>> readable_families(a, max_groups=16, max_rows=40)  # 3 x 5 rows, then 17 per pair
+    ['x', 'y', 'z', 'x+y']
+    """
+    lay = _Layout.of(result)
+    order = {f: len(lay.family_attrs.get(f, (f,))) for f in lay.families}
+    singles = [f for f in lay.families if order[f] == 1]
+    rows = sum(len(lay.groups[f]) + 1 for f in singles)
+    out = list(singles)
+    for f in sorted((f for f in lay.families if order[f] > 1), key=lambda f: order[f]):
+        size = len(lay.groups[f])
+        if size <= max_groups and rows + size + 1 <= max_rows:
+            out.append(f)
+            rows += size + 1
+    if max_families is not None:
+        out = out[:max_families]
+    return [f for f in lay.families if f in out]
 
 
 def group_styles(result) -> dict:
