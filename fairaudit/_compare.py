@@ -79,6 +79,14 @@ class Comparison(Exportable):
         One row per compared quantity: ``kind`` (gap, overall, group), ``family``, ``group``,
         ``name`` (gap or metric name), ``a``, ``b``, ``diff`` (= b - a), ``lo``, ``hi``,
         ``p_value``.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> cmp = _demo("compare")
+    >>> row = cmp.gap_differences("race").set_index("name").loc["fpr_range"]
+    >>> bool(row["lo"] <= row["diff"] <= row["hi"]), cmp.config["names"]
+    (True, ['A', 'B'])
     """
 
     config: dict

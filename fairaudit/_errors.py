@@ -145,7 +145,15 @@ class FairauditError(ValueError):
 
 
 class FairauditWarning(UserWarning):
-    """A documented, non-fatal problem (small groups, dropped rows, undefined metrics)."""
+    """A documented, non-fatal problem (small groups, dropped rows, undefined metrics).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("only 12 fake rows in race=black", FairauditWarning)
+    >>> caught[0].category.__name__
+    'FairauditWarning'
+    """
 
 
 def _argument(argument: str) -> str:

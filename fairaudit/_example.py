@@ -15,6 +15,7 @@ never pulls in the heavier parts of the package.
 from __future__ import annotations
 
 import argparse
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -466,11 +467,41 @@ def example_paths() -> dict:
         ``{"preds", "preds_fair", "labels", "csv", "dir"}`` to ``pathlib.Path``:
         detector A's scores, detector B's scores, the labels, ``test.csv`` and
         the folder holding them (with a README.md that describes the data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> paths = example_paths()
+    >>> np.load(paths["preds"]).shape, sorted(paths)[:2]
+    ((10000,), ['csv', 'dir'])
     """
     folder = _example_dir()
     paths = {key: folder / name for key, name in FILES.items()}
     paths["dir"] = folder
     return paths
+
+
+@functools.lru_cache(maxsize=4)
+def _demo(kind="audit"):
+    """The example's audit (or comparison) with few replicates, shared by the docstring
+    examples (one computation per test session)."""
+    import fairaudit
+    from ._io import read_demographics
+
+    paths = example_paths()
+    demo = read_demographics(str(paths["csv"]))
+    y = np.load(paths["labels"])
+    common = dict(n_boot=50, clusters=demo.table["video_id"].to_numpy(), seed=0)
+    if kind == "audit":
+        return fairaudit.audit(y, np.load(paths["preds"]), demo.attributes, **common)
+    return fairaudit.compare(
+        y,
+        np.load(paths["preds"]),
+        np.load(paths["preds_fair"]),
+        demo.attributes,
+        names=("A", "B"),
+        **common,
+    )
 
 
 def main(argv=None) -> None:

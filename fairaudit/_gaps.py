@@ -41,7 +41,13 @@ COMPOSITES = {
 
 
 def gap_names(metrics=METRIC_NAMES) -> list:
-    """All gap names in output order (composites only when their metrics are present)."""
+    """All gap names in output order (composites only when their metrics are present).
+
+    >>> gap_names(["fpr", "tpr"])[:5]
+    ['fpr_range', 'fpr_ratio', 'fpr_max_to_overall', 'fpr_sum_to_overall', 'tpr_range']
+    >>> gap_names(["fpr", "tpr"])[-3:]
+    ['equalized_odds', 'equalized_odds_mean', 'equalized_odds_ratio']
+    """
     out = [f"{m}_{k}" for m in metrics for k in GAP_KINDS]
     if "tpr" in metrics and "fpr" in metrics:
         out += [c for c in COMPOSITES if c.startswith("equalized_odds")]

@@ -371,6 +371,20 @@ def _family_blocks(ax, blocks, *, header_weight="bold"):
     """Lay out rows top to bottom: a header row per family, then its items.
 
     ``blocks`` is a list of (family, items); returns {(family, item): y} and sets the y ticks.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> style = group_styles(_demo())[("race", "black")]
+    >>> sorted(style)[:3]
+    ['color', 'hatch', 'linestyle']
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> key = ("race", "black")
+    >>> group_colors(_demo())[key] == group_styles(_demo())[key]["color"]
+    True
     """
     ys, ticks, labels, headers = {}, [], [], []
     y = 0.0
@@ -446,6 +460,12 @@ def plot_group_metric(
         One horizontal bar per group with a defined value (colour and hatch of the group);
         groups with few positives or negatives are drawn pale and marked ``*``; undefined
         values are written as "undefined".
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_group_metric(_demo(), "fpr").get_xlabel()
+    'fpr (higher is worse)'
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -559,6 +579,12 @@ def plot_group_metrics(
     -------
     matplotlib Figure
         One panel per metric (those the audit computed), page width.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> len(plot_group_metrics(_demo(), ("auc", "fpr")).axes) >= 2
+    True
     """
     audit = _audit_of(result)
     metrics = [m for m in metrics if m in audit.config.get("metrics", metrics)]
@@ -663,6 +689,12 @@ def plot_heatmap(
         Rows are the first attribute's values, columns the second's. Cells of groups with
         few positives or negatives are hatched and their value marked ``*``; undefined
         cells are grey and read "n/a".
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_heatmap(_demo(), "fpr", family="gender+race").get_xlabel()
+    'race'
     """
     import matplotlib as mpl
     from matplotlib.patches import Patch, Rectangle
@@ -909,6 +941,12 @@ def plot_gap_forest(result, *, gaps=None, families=None, ax=None, alpha=None):
     -------
     matplotlib Axes
         One row per (family, gap); a solid line at 0 (no gap).
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_gap_forest(_demo(), gaps=["fpr_range", "auc_range"]).get_xlabel()
+    'gap (0 = no gap)'
     """
     audit = _audit_of(result)
     lay = _Layout.of(audit)
@@ -943,6 +981,12 @@ def plot_compare_gaps(comparison, *, gaps=None, families=None, ax=None, alpha=No
     -------
     matplotlib Axes
         One row per (family, gap); negative values mean a smaller gap for detector B.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_compare_gaps(_demo("compare"), gaps=["fpr_range"]).get_xlabel().splitlines()[0]
+    'change of the gap, B - A'
     """
     d = comparison.differences
     d = d[d["kind"] == "gap"]
@@ -981,6 +1025,12 @@ def plot_compare_groups(
     matplotlib Axes
         One row per group; a ``*`` right of the pair marks a paired difference with
         p < alpha (next to the points, so that panels sharing the group axis stay right).
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_compare_groups(_demo("compare"), "auc").get_xlabel()
+    'auc (higher is better)'
     """
     audit = comparison.a
     _check_metric_in(audit, metric)
@@ -1181,6 +1231,13 @@ def plot_roc(
     matplotlib Axes
         One curve per group with both classes (legend ``group (AUC x)``), the whole set
         in black, the chance diagonal in grey; a marker on each curve at the threshold.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> ax = plot_roc(_demo(), family="race")
+    >>> ax.get_title(), len(ax.get_lines()) >= 4
+    ('race; dots: threshold 0.5', True)
     """
     rows = _rows(result, y_true, y_score, groups, scores, threshold)
     family = _default_family(rows, family)
@@ -1276,6 +1333,12 @@ def plot_score_distributions(
     -------
     matplotlib Axes
         Two filled shapes per group with rows of both labels (one per label present).
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_score_distributions(_demo(), family="gender").get_xlabel()
+    'gender'
     """
     from matplotlib.patches import Patch
 
@@ -1389,6 +1452,12 @@ def plot_threshold_sweep(
         Three panels: FPR per group, TPR per group (one line per group, the whole set in
         black), and ``fpr_range``, ``tpr_range`` and ``equalized_odds`` of the family; a
         dotted line at the audit's threshold.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> len(plot_threshold_sweep(_demo(), family="race").axes) >= 2
+    True
     """
     rows = _rows(result, y_true, y_score, groups, scores, threshold)
     family = _default_family(rows, family)
@@ -1489,6 +1558,12 @@ def plot_calibration(
     matplotlib Axes
         One line per group (the whole set in black) and the diagonal of perfect calibration.
         The legend gives each group's expected calibration error when the audit has it.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> plot_calibration(_demo(), family="race").get_xlabel()
+    'mean p(fake) in bin'
     """
     rows = _rows(result, y_true, y_score, groups, scores, None)
     family = _default_family(rows, family)
