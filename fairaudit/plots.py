@@ -355,6 +355,13 @@ def group_styles(result) -> dict:
     dict
         ``(family, group) -> {"color", "linestyle", "hatch", "marker"}``, the whole set
         included as ``("overall", "overall")``.
+
+    Examples
+    --------
+    >>> from fairaudit._example import _demo
+    >>> style = group_styles(_demo())[("race", "black")]
+    >>> sorted(style)
+    ['color', 'hatch', 'linestyle', 'marker']
     """
     lay = _Layout.of(result)
     out = {(f, g): lay.style(f, g) for f in lay.families for g in lay.groups[f]}
@@ -363,7 +370,13 @@ def group_styles(result) -> dict:
 
 
 def group_colors(result) -> dict:
-    """``(family, group) -> colour`` (see :func:`group_styles`)."""
+    """``(family, group) -> colour`` (see :func:`group_styles`).
+
+    >>> from fairaudit._example import _demo
+    >>> key = ("race", "black")
+    >>> group_colors(_demo())[key] == group_styles(_demo())[key]["color"]
+    True
+    """
     return {k: v["color"] for k, v in group_styles(result).items()}
 
 
@@ -371,20 +384,6 @@ def _family_blocks(ax, blocks, *, header_weight="bold"):
     """Lay out rows top to bottom: a header row per family, then its items.
 
     ``blocks`` is a list of (family, items); returns {(family, item): y} and sets the y ticks.
-
-    Examples
-    --------
-    >>> from fairaudit._example import _demo
-    >>> style = group_styles(_demo())[("race", "black")]
-    >>> sorted(style)[:3]
-    ['color', 'hatch', 'linestyle']
-
-    Examples
-    --------
-    >>> from fairaudit._example import _demo
-    >>> key = ("race", "black")
-    >>> group_colors(_demo())[key] == group_styles(_demo())[key]["color"]
-    True
     """
     ys, ticks, labels, headers = {}, [], [], []
     y = 0.0
