@@ -69,7 +69,7 @@ GAP_CI_METHODS = ("max-t", "percentile", "bca")
 P_ADJUST_METHODS = ("maxt", "holm", "bh", "none")
 #: Error level of the band that selects the candidates of a gap (fixed, so that intervals of
 #: different levels are nested and p-values from inverting them are exact).
-SELECTION_ALPHA = 0.005
+SELECTION_ALPHA = 0.02
 #: Above this many candidate-replicate values a gap's interval is the band's projection (a
 #: bound on time and memory: 4 M values, 32 MB per array).
 MAX_CANDIDATE_VALUES = 2**22
@@ -236,8 +236,13 @@ def _pairs(K):
 
 
 def _range_candidates(theta, reps, band):
-    lo, hi = band
+    """Pairs ``theta_g - theta_h`` where g can still be the largest group and h the smallest
+    (their band reaches the highest lower limit, resp. the lowest upper limit)."""
+    lo = np.where(np.isnan(band[0]), -np.inf, band[0])
+    hi = np.where(np.isnan(band[1]), np.inf, band[1])
     g, h = _pairs(theta.size)
+    can = (hi[g] >= np.max(lo)) & (lo[h] <= np.min(hi))
+    g, h = g[can], h[can]
     return _Candidates(
         theta[g] - theta[h],
         lo[g] - hi[h],
