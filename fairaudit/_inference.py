@@ -178,7 +178,7 @@ def simultaneous_band(est, reps, alpha):
     se = bootstrap_scale(reps)
     t = np.abs(_tstats(est, reps, se))
     c = float(max(upper_tail(t.max(axis=1), alpha), 0.0)) if est.size else 0.0
-    return est - c * se, est + c * se, se, c
+    return est - _times(c, se), est + _times(c, se), se, c
 
 
 def _max_limits(est, reps, alpha):
@@ -187,10 +187,15 @@ def _max_limits(est, reps, alpha):
     t = _tstats(est, reps, se)
     c_up = max(float(upper_tail(t.max(axis=1), alpha / 2)), 0.0)
     c_lo = max(float(upper_tail((-t).max(axis=1), alpha / 2)), 0.0)
+    return np.max(est - _times(c_lo, se)), np.max(est + _times(c_up, se))
+
+
+def _times(c, se):
+    """c * se, where 0 * inf counts as 0: no widening from a critical value of 0, or for a
+    candidate that never moves (an infinite critical value, from infinite replicates)."""
     with np.errstate(invalid="ignore"):
-        lo = np.max(est - c_lo * se)
-        hi = np.max(est + c_up * se)
-    return lo, hi
+        prod = c * np.asarray(se, dtype=float)
+    return np.where(np.isnan(prod), 0.0, prod)
 
 
 # ---------------------------------------------------------------------------- candidates
@@ -635,7 +640,7 @@ def gap_change(gap_a, gap_b, alpha):
 
     def limit(c):  # max_i min_j (mu_ij + c se_ij); c < 0 lowers
         with np.errstate(invalid="ignore"):
-            return float(np.max(np.min(est + c * se, axis=1)))
+            return float(np.max(np.min(est + _times(c, se), axis=1)))
 
     point = limit(0.0)
     c_up = max(float(upper_tail(m_up, alpha / 2)), 0.0)
