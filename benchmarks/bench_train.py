@@ -209,23 +209,28 @@ def main() -> int:
     steps = time_steps(args, device)
     model_rate = 2 * args.batch / steps["sam"]
     print(
-        f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio {steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)"
+        f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio "
+        f"{steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)"
     )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate(data, args.images, size=args.size, seed=0)
         rate = loader_rate(args, data)
         print(
-            f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes {model_rate:.0f} images/s"
+            f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes "
+            f"{model_rate:.0f} images/s"
         )
         pred = predict_overhead(args, data, device, Path(tmp))
     print(
-        f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward {pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% (target <= 10%)"
+        f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward "
+        f"{pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% "
+        "(target <= 10%)"
     )
     figures = {
         "device": torch.cuda.get_device_name(device)
         if cuda
-        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        else f"cpu ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads)",
         "backbone": args.backbone,
         "input_size": args.size,
         "pairs_per_step": args.batch,

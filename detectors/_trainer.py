@@ -89,7 +89,8 @@ class Trainer:
         data = self.cfg["data"]
         if not data["root"]:
             raise ConfigError(
-                "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, realtrain.csv, fakeval.csv and realval.csv"
+                "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, "
+                "realtrain.csv, fakeval.csv and realval.csv"
             )
         skip = bool(data["skip_bad_images"])
         read_tables, self._make_pairs = self._pair_source(data["fakes"])
@@ -124,7 +125,8 @@ class Trainer:
         n_groups = num_groups(self.dataset)
         if options.get("num_groups", n_groups) != n_groups:
             raise ConfigError(
-                f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has {n_groups} groups"
+                f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has "
+                f"{n_groups} groups"
             )
         if "num_groups" in known:
             options["num_groups"] = n_groups
@@ -252,7 +254,8 @@ class Trainer:
         }
         if ckpt["model_name"] != self.model_name or mine != theirs:
             raise ConfigError(
-                f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the config asks for {self.model_name} {mine}"
+                f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the "
+                f"config asks for {self.model_name} {mine}"
             )
         unwrap(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -299,7 +302,8 @@ class Trainer:
         return losses
 
     def epoch_batches(self, epoch: int):
-        """The training batches of ``epoch`` (shuffle, real partners and worker seeds set by the epoch)."""
+        """The training batches of ``epoch`` (shuffle, real partners and worker seeds set by the
+        epoch)."""
         self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)
         self.loader_generator.manual_seed(self.seed * 100_003 + epoch)
@@ -352,7 +356,8 @@ class Trainer:
         return usable
 
     def evaluate(self) -> dict[str, float]:
-        """Validation AUC, accuracy, loss and FPR gap on the fixed validation pairing (all processes)."""
+        """Validation AUC, accuracy, loss and FPR gap on the fixed validation pairing (all
+        processes)."""
         result = run_inference(
             unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"]
         )
@@ -379,7 +384,7 @@ class Trainer:
 
     # ---- the run --------------------------------------------------------------------------------
     def fit(self) -> None:
-        """Train from ``start_epoch`` to ``train.epochs``, validating and checkpointing each epoch."""
+        """Train from ``start_epoch`` to ``train.epochs``; validate and checkpoint every epoch."""
         epochs = int(self.cfg["train"]["epochs"])
         if self.start_epoch >= epochs:
             log.info(
@@ -422,7 +427,8 @@ class Trainer:
             barrier()
 
     def prepare_run_dir(self, resuming: bool) -> None:
-        """Create the run folder, write the resolved config; on resume drop summary rows after the checkpoint."""
+        """Create the run folder, write the resolved config; on resume drop summary rows after the
+        checkpoint."""
         if not self.info.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)

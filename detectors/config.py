@@ -27,7 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "root": None,  # folder with faketrain/realtrain/fakeval/realval.csv
         "dataset": "ff++",  # group coding of spec section 7
-        "fakes": "csv",  # csv: fakes from fake*.csv | sbi: each real paired with its self-blended fake
+        # csv: fakes from fake*.csv | sbi: each real paired with its self-blended fake
+        "fakes": "csv",
         "input_size": None,  # None: the model's own input size
         "batch_size": 16,  # pairs per step and process: 2 x batch_size images
         "num_workers": 4,
@@ -98,7 +99,8 @@ def _load_source(config: str | Path | None) -> dict[str, Any]:
     name = str(config)
     if name not in list_presets():
         raise ConfigError(
-            f"--config {config}: neither a YAML file nor a preset (presets: {', '.join(list_presets())})"
+            f"--config {config}: neither a YAML file nor a preset (presets: "
+            f"{', '.join(list_presets())})"
         )
     text = resources.files(_PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     return _read_yaml(text, name)
@@ -188,8 +190,8 @@ def _check_types(cfg: dict[str, Any]) -> None:
         )
     if cfg["optim"]["sam"] and cfg["train"]["amp"] == "fp16":
         raise ConfigError(
-            "train.amp=fp16 cannot be combined with optim.sam=true (a GradScaler cannot unscale the "
-            "two SAM passes safely); use train.amp=bf16 or train.amp=none"
+            "train.amp=fp16 cannot be combined with optim.sam=true (a GradScaler cannot "
+            "unscale the two SAM passes safely); use train.amp=bf16 or train.amp=none"
         )
 
 

@@ -59,10 +59,10 @@ __all__ = [
 log = logging.getLogger("detectors.demo")
 
 SYNTHETIC_NOTE = (
-    "SYNTHETIC DEMOGRAPHIC LABELS: the gender and race columns of this demo were assigned round-robin "
-    "over the eight FF++ groups, not taken from the people photographed; the fakes are self-blended "
-    "images, not deepfakes. The audit below exercises the pipeline; its group numbers mean nothing "
-    "about real groups or real deepfake detectors."
+    "SYNTHETIC DEMOGRAPHIC LABELS: the gender and race columns of this demo were assigned "
+    "round-robin over the eight FF++ groups, not taken from the people photographed; the fakes "
+    "are self-blended images, not deepfakes. The audit below exercises the pipeline; its group "
+    "numbers mean nothing about real groups or real deepfake detectors."
 )
 _GROUPS = [(g, r) for g in ("male", "female") for r in ("asian", "white", "black", "others")]
 
@@ -85,8 +85,9 @@ def _read_rgb(path: Path) -> np.ndarray:
 def _write_clip(
     path: Path, face: np.ndarray, cutaway: np.ndarray, n: int = 8, size: int = 320
 ) -> None:
-    """An MJPG clip: a slow pan over the top of ``face`` (``size`` x ``size`` window), frames 3 and 6
-    replaced by ``cutaway`` (no face)."""
+    """An MJPG clip: a slow pan over the top of ``face`` (``size`` x ``size`` window).
+
+    Frames 3 and 6 are replaced by ``cutaway`` (no face)."""
     import cv2
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 8.0, (size, size))
@@ -106,7 +107,9 @@ def _write_clip(
 def collect_photos(
     folder: str | Path, *, n_lfw: int = 40, camera: bool = False, clip: bool = True
 ) -> pd.DataFrame:
-    """Write the demo's photos (module docstring) into ``folder``; returns ``path, identity, source``.
+    """Write the demo's photos (module docstring) into ``folder``.
+
+    Returns a table with the columns ``path, identity, source``.
 
     Raises :class:`ConfigError` when scikit-image or matplotlib's sample data is missing.
     """
@@ -169,7 +172,8 @@ def collect_photos(
 
 
 def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
-    """The annotation table of the demo: every photo real, demographics synthetic (round-robin by identity)."""
+    """The annotation table of the demo: every photo real, demographics synthetic (round-robin by
+    identity)."""
     identities = list(dict.fromkeys(photos["identity"]))
     group_of = {ident: _GROUPS[k % len(_GROUPS)] for k, ident in enumerate(identities)}
     table = photos.copy()
@@ -315,7 +319,8 @@ def run_demo(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m detectors.demo",
-        description="Offline demo on real photos shipped by installed wheels: prepare -> self-blended training -> predict -> fairaudit report (synthetic demographic labels).",
+        description="Offline demo on real photos shipped by installed wheels: prepare -> "
+        "self-blended training -> predict -> fairaudit report (synthetic demographic labels).",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(

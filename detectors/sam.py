@@ -126,7 +126,8 @@ class SAM(torch.optim.Optimizer):
         """
         if closure is None:
             raise ValueError(
-                "SAM.step needs a closure that recomputes the loss and calls backward(); or call first_step/second_step"
+                "SAM.step needs a closure that recomputes the loss and calls backward(); or call "
+                "first_step/second_step"
             )
         self.first_step(zero_grad=True)
         with torch.enable_grad():

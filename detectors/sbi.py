@@ -117,11 +117,11 @@ class SelfBlend:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-# ---- masks ----------------------------------------------------------------------------------------
+# ---- masks ---------------------------------------------------------------------------------------
 
 
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), 0 outside."""
+    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), else 0."""
     pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
@@ -129,7 +129,8 @@ def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def ellipse_mask(shape: tuple[int, int]) -> np.ndarray:
-    """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without landmarks."""
+    """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without
+    landmarks."""
     h, w = shape
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.ellipse(mask, (w // 2, h // 2), (int(0.30 * w), int(0.38 * h)), 0, 0, 360, 1, -1)
@@ -142,7 +143,8 @@ def _odd(k: float) -> int:
 
 
 def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
-    """Pixels beyond the hull at which a fake of a ``size`` x ``size`` face can differ from its real.
+    """Pixels beyond the hull at which a fake of a ``size`` x ``size`` face can differ from its
+    real.
 
     The sum of the largest shift of the warp (translation, scaling about the
     centre, elastic cap), one pixel of each resampling, and the radii of the
@@ -156,7 +158,7 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
     return int(np.ceil(shift + options.elastic_max * s + 3 + blur))
 
 
-# ---- the blend ------------------------------------------------------------------------------------
+# ---- the blend -----------------------------------------------------------------------------------
 
 
 def _appearance(
@@ -255,9 +257,10 @@ def self_blend(
     rng: np.random.Generator,
     options: BlendOptions = BlendOptions(),
 ) -> SelfBlend:
-    """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself; see the module docstring.
+    """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself.
 
-    ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull; ``None`` uses :func:`ellipse_mask`.
+    See the module docstring. ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull;
+    ``None`` uses :func:`ellipse_mask`.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
@@ -292,7 +295,7 @@ def self_blend(
     return SelfBlend(real_u8, fake_u8, mask, hull, params)
 
 
-# ---- augmentation shared by a real and its fake -----------------------------------------------------
+# ---- augmentation shared by a real and its fake --------------------------------------------------
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -339,11 +342,12 @@ def shared_augment(
     return pair[0], pair[1]
 
 
-# ---- data -----------------------------------------------------------------------------------------
+# ---- data ----------------------------------------------------------------------------------------
 
 
 def load_landmarks(image_path: str | os.PathLike) -> np.ndarray | None:
-    """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no file."""
+    """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no
+    file."""
     path = landmark_path(image_path)
     if not path.is_file():
         return None
@@ -363,7 +367,9 @@ def _read_rgb(path: str, where: str) -> np.ndarray:
 
 
 class SelfBlendedPairDataset:
-    """Each real face with its self-blended fake: items of :class:`detectors.data.PairDataset`'s form.
+    """Each real face with its self-blended fake.
+
+    Items have the form of :class:`detectors.data.PairDataset`'s.
 
     Item ``i`` is ``{"real": sample, "fake": sample}`` where both samples hold
     ``image`` (the transform's tensor), ``label`` (0 / 1), ``label_specific``
@@ -387,9 +393,11 @@ class SelfBlendedPairDataset:
     fixed : bool
         The same fakes every epoch (validation).
     skip_bad : bool
-        An unreadable image gives ``None`` samples (dropped and counted by the collate) instead of raising.
+        An unreadable image gives ``None`` samples (dropped and counted by the collate) instead
+        of raising.
     augment : mapping of str to bool, optional
-        ``data.augment`` of the training configuration (keys of :data:`detectors.data.AUGMENTATIONS`).
+        ``data.augment`` of the training configuration (keys of
+        :data:`detectors.data.AUGMENTATIONS`).
     method : int
         ``label_specific`` of the fakes.
     flip : bool
@@ -416,14 +424,16 @@ class SelfBlendedPairDataset:
         unknown = set(self.augment) - set(AUGMENTATIONS)
         if unknown:
             raise DataError(
-                f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+                f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(AUGMENTATIONS)})"
             )
         if len(reals) == 0:
             raise DataError(f"{reals.csv_path}: no real images to blend")
         if (np.asarray(reals.labels) != 0).any():
             row = int(np.flatnonzero(np.asarray(reals.labels) != 0)[0])
             raise DataError(
-                f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}"
+                f"self-blended fakes are made from reals; {reals.describe_row(row)} has label "
+                f"{reals.labels[row]}"
             )
         self.reals, self.transform = reals, transform
         self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
@@ -434,7 +444,8 @@ class SelfBlendedPairDataset:
         self.without_landmarks = len(missing)
         if missing:
             log.warning(
-                "%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an elliptical mask",
+                "%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an "
+                "elliptical mask",
                 reals.csv_path,
                 len(missing),
                 len(reals),
@@ -498,9 +509,11 @@ class SelfBlendedPairDataset:
 
 
 def read_sbi_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool):
-    """``(reals, reals)`` of ``split``: the real table of :func:`detectors.data.read_training_tables`
-    in both places, since each real is paired with its own fake (so per-group counts of the pair
-    are twice the reals', as in the batches)."""
+    """``(reals, reals)`` of ``split``.
+
+    The real table of :func:`detectors.data.read_training_tables` in both places, since each
+    real is paired with its own fake (so per-group counts of the pair are twice the reals', as
+    in the batches)."""
     from .data import TRAINING_FILES, read_table
 
     root = Path(root)
@@ -570,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(
         prog="python -m detectors.sbi",
-        description="Write fixed self-blended fakes of the real faces of a CSV (a test or validation set with both classes).",
+        description="Write fixed self-blended fakes of the real faces of a CSV (a test or "
+        "validation set with both classes).",
     )
     p.add_argument(
         "--csv", required=True, help="CSV of the research schema (its label-0 rows are blended)"

@@ -145,7 +145,8 @@ def generate(
     check_dataset(dataset)
     if n < 20 or size < 32 or frames < 1 or groups not in ("ff++", "uniform"):
         raise ConfigError(
-            f"need --n >= 20, --size >= 32, --frames >= 1 (found n={n}, size={size}, frames={frames}, groups={groups})"
+            f"need --n >= 20, --size >= 32, --frames >= 1 (found n={n}, size={size}, "
+            f"frames={frames}, groups={groups})"
         )
     rng = np.random.default_rng(seed)
     out = Path(out)
@@ -219,8 +220,9 @@ def generate(
         counts[name] = len(part)
     (out / "README.txt").write_text(
         "Synthetic data set written by `python -m detectors.synth`: procedural face-like images,\n"
-        "synthetic demographic labels, and 'fakes' marked by a procedural artefact. Not real faces,\n"
-        f"not real deepfakes. seed={seed} n={n} size={size} dataset={dataset} groups={groups} frames={frames}\n",
+        "synthetic demographic labels, and 'fakes' marked by a procedural artefact. Not real "
+        "faces,\nnot real deepfakes. "
+        f"seed={seed} n={n} size={size} dataset={dataset} groups={groups} frames={frames}\n",
         encoding="utf-8",
     )
     return counts

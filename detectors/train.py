@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     resume_path = args.resume_from or (run_dir / "last.pt" if args.resume else None)
     if resume_path is None and (run_dir / "last.pt").exists() and not args.overwrite:
         raise ConfigError(
-            f"run_dir {run_dir} already holds a run (last.pt): pass --resume to continue it, --overwrite to start again, or another run_dir"
+            f"run_dir {run_dir} already holds a run (last.pt): pass --resume to continue it, "
+            "--overwrite to start again, or another run_dir"
         )
     handler = None
     try:

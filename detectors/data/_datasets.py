@@ -141,7 +141,8 @@ class ImageListDataset(Dataset):
 
 
 def collate_images(items: list[Any]) -> dict[str, Any]:
-    """Batch inference items; ``index`` says which table rows the batch holds, ``skipped`` which failed."""
+    """Batch inference items; ``index`` says which table rows the batch holds, ``skipped`` which
+    failed."""
     good = [it for it in items if isinstance(it, dict)]
     skipped = [it[1] for it in items if not isinstance(it, dict)]
     batch: dict[str, Any] = _stack(good) if good else {}

@@ -89,7 +89,8 @@ def build_transform(
     unknown = set(augment) - set(AUGMENTATIONS)
     if unknown:
         raise DataError(
-            f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+            f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: "
+            f"{', '.join(AUGMENTATIONS)})"
         )
     steps: list[Callable] = [_ResizeIfNeeded(input_size)]
     if augment.get("flip"):

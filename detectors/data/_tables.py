@@ -85,7 +85,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise DataError(
-            f"CSV {path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})"
+            f"CSV {path}: missing column(s) {', '.join(missing)} (found: "
+            f"{', '.join(frame.columns)})"
         )
     if len(frame) == 0:
         raise DataError(f"CSV {path}: no data rows")
@@ -210,8 +211,8 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
     if not skip:
         i = int(missing[0])
         raise DataError(
-            f"image not found: {table.paths[i]} ({table.describe_row(i)}); {missing.size} missing in "
-            f"this file; pass --skip-bad-images (data.skip_bad_images=true) to skip them"
+            f"image not found: {table.paths[i]} ({table.describe_row(i)}); {missing.size} "
+            "missing in this file; pass --skip-bad-images (data.skip_bad_images=true) to skip them"
         )
     log.warning(
         "%s: skipping %d row(s) whose image is missing (first: %s)",
@@ -244,7 +245,8 @@ def read_training_tables(
     root = Path(root)
     if not root.is_dir():
         raise DataError(
-            f"data.root {root}: not a folder (expected one holding {', '.join(sum(TRAINING_FILES.values(), ()))})"
+            f"data.root {root}: not a folder (expected one holding "
+            f"{', '.join(sum(TRAINING_FILES.values(), ()))})"
         )
     fake_name, real_name = TRAINING_FILES[split]
     fakes = read_table(root / fake_name, dataset=dataset, role="fake", skip_missing=skip_missing)

@@ -210,5 +210,6 @@ def read_frames(
             stride,
         )
     raise DataError(
-        f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"
+        f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; "
+        f"videos: {', '.join(VIDEO_EXTENSIONS)})"
     )

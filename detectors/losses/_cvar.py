@@ -78,7 +78,8 @@ def grouped_cvar(
 
 
 def cvar(losses: Tensor, alpha: float) -> Tensor:
-    """CVaR_alpha of a 1-D tensor of losses: the mean of its worst ``alpha`` fraction (module docstring)."""
+    """CVaR_alpha of a 1-D tensor of losses: the mean of its worst ``alpha`` fraction (module
+    docstring)."""
     zeros = torch.zeros_like(losses, dtype=torch.long)
     return grouped_cvar(losses, zeros, 1, alpha)[0][0]
 
@@ -181,6 +182,7 @@ def daw_fdd_loss(
     alpha_inner: float = 0.9,
     alpha_outer: float = 0.5,
 ) -> Tensor:
-    """DAW-FDD (demographic-aware): plain ``CVaR_alpha_outer`` over groups of ``CVaR_alpha_inner`` per group (spec 10)."""
+    """DAW-FDD (demographic-aware): plain ``CVaR_alpha_outer`` over groups of ``CVaR_alpha_inner``
+    per group (spec 10)."""
     values, present = grouped_cvar(losses, groups, num_groups, alpha_inner)
     return _masked_cvar(values, present, alpha_outer)

@@ -12,7 +12,9 @@ __all__ = ["ldam_margins", "LDAMLoss"]
 
 
 def ldam_margins(counts: Sequence[int], max_margin: float = 0.5) -> Tensor:
-    """Per-class margins ``m_j = max_margin * (min_k n_k / n_j) ** (1/4)``, i.e. proportional to ``n_j^(-1/4)``.
+    """Per-class margins ``m_j = max_margin * (min_k n_k / n_j) ** (1/4)``.
+
+    That is, proportional to ``n_j^(-1/4)``.
 
     The rarest class gets ``max_margin``. A class with no samples (it cannot
     appear as a target) gets ``max_margin`` too and does not enter the minimum.
@@ -30,7 +32,9 @@ def ldam_margins(counts: Sequence[int], max_margin: float = 0.5) -> Tensor:
 
 
 class LDAMLoss(nn.Module):
-    """``mean_i CE(s * z'_i, y_i)`` where ``z'_i`` is ``z_i`` with the target logit lowered by ``m_{y_i}``.
+    """LDAM loss: ``mean_i CE(s * z'_i, y_i)``.
+
+    ``z'_i`` is ``z_i`` with the target logit lowered by ``m_{y_i}``.
 
     Parameters
     ----------

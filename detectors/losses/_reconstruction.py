@@ -16,7 +16,10 @@ def reconstruction_l1(
     cross_to_real: Tensor,
     cross_to_fake: Tensor,
 ) -> Tensor:
-    """``L1(fake, self_fake) + L1(real, self_real) + L1(fake, cross_to_fake) + L1(real, cross_to_real)``.
+    """The sum of four L1 terms of the self and cross reconstructions.
+
+    ``L1(fake, self_fake) + L1(real, self_real) + L1(fake, cross_to_fake)
+    + L1(real, cross_to_real)``.
 
     Each L1 is the mean absolute error over all elements; images in the model's input scale.
     """

@@ -147,7 +147,8 @@ def backbone_spec(name: str) -> BackboneSpec:
 def create_backbone(
     name: str, *, pretrained: str | None = None, strict: bool = True, **kwargs
 ) -> nn.Module:
-    """Build backbone ``name`` with random weights, then load ``pretrained`` (a local file) if given."""
+    """Build backbone ``name`` with random weights, then load ``pretrained`` (a local file) if
+    given."""
     spec = backbone_spec(name)
     try:
         model = spec.factory(**kwargs)

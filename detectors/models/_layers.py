@@ -10,7 +10,9 @@ __all__ = ["adain", "PointwiseMLP", "ClassifierHead", "ReconstructionDecoder", "
 
 
 def adain(pattern: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
-    """Adaptive instance normalisation: the spatial pattern of ``pattern`` with the statistics of ``style``.
+    """Adaptive instance normalisation.
+
+    The spatial pattern of ``pattern`` with the statistics of ``style``.
 
     For each sample and channel, over the ``H*W`` positions::
 
@@ -33,7 +35,8 @@ def adain(pattern: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
 
 
 class PointwiseMLP(nn.Sequential):
-    """Three 1 x 1 convolutions with LeakyReLU(0.01) between them: ``in -> hidden -> hidden -> out``."""
+    """Three 1 x 1 convolutions with LeakyReLU(0.01) between them: ``in -> hidden -> hidden ->
+    out``."""
 
     def __init__(self, in_ch: int, hidden: int, out_ch: int) -> None:
         super().__init__(

@@ -87,7 +87,8 @@ def create_model(name: str, **options: Any) -> Detector:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: {', '.join(sorted(known))})"
+            f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: "
+            f"{', '.join(sorted(known))})"
         )
     model = cls(**fixed, **options)
     model.init_options = dict(options)  # what predict needs to rebuild it

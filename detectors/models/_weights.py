@@ -54,8 +54,8 @@ class WeightsReport:
     def summary(self) -> str:
         return (
             f"{os.path.basename(self.path)} (sha256 {self.sha256[:12]}): loaded {self.loaded}, "
-            f"missing {len(self.missing)}, unexpected {len(self.unexpected)}, dropped {len(self.dropped)}, "
-            f"reshaped {len(self.reshaped)}"
+            f"missing {len(self.missing)}, unexpected {len(self.unexpected)}, dropped "
+            f"{len(self.dropped)}, reshaped {len(self.reshaped)}"
         )
 
 
@@ -68,7 +68,8 @@ def _sha256(path: str) -> str:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a tensor dict from ``path`` (unwrapping ``state_dict`` / ``model`` and ``module.`` prefixes)."""
+    """Read a tensor dict from ``path`` (unwrapping ``state_dict`` / ``model`` and ``module.``
+    prefixes)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
@@ -87,7 +88,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(
-            f"weights file {path}: expected a dict of tensors (a state dict), found {type(obj).__name__}"
+            f"weights file {path}: expected a dict of tensors (a state dict), found "
+            f"{type(obj).__name__}"
         )
     return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
 
@@ -138,8 +140,9 @@ def load_weights(
         )
     if strict and (report.missing or report.unexpected):
         raise WeightsError(
-            f"weights file {path} does not fit {type(module).__name__}: missing {len(report.missing)} "
-            f"{report.missing[:3]}, unexpected {len(report.unexpected)} {report.unexpected[:3]}"
+            f"weights file {path} does not fit {type(module).__name__}: missing "
+            f"{len(report.missing)} {report.missing[:3]}, unexpected {len(report.unexpected)} "
+            f"{report.unexpected[:3]}"
         )
     with torch.no_grad():
         module.load_state_dict(kept, strict=False)

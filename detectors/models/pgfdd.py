@@ -182,7 +182,8 @@ class PGFDD(Detector):
         unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
             raise ConfigError(
-                f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LOSS_WEIGHTS)})"
+                f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(DEFAULT_LOSS_WEIGHTS)})"
             )
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         self.cvar_options = dict(
@@ -221,9 +222,9 @@ class PGFDD(Detector):
         return self.block_fused(torch.cat([demographic, shared], dim=1))
 
     def forward(self, batch: dict[str, Tensor], inference: bool = False) -> dict[str, Any]:
-        """Outputs: ``logits`` (fused head, scoring), ``logits_shared``, ``feat_fused``, ``feat_shared``;
-        in training also ``logits_specific``, ``logits_demographic``, ``feat_specific`` and
-        ``reconstructions`` (dict of four images batches)."""
+        """Outputs: ``logits`` (fused head, scoring), ``logits_shared``, ``feat_fused``,
+        ``feat_shared``; in training also ``logits_specific``, ``logits_demographic``,
+        ``feat_specific`` and ``reconstructions`` (dict of four images batches)."""
         x = batch["image"]
         forgery = self.encoder_forgery(x)
         demographic_map = self.encoder_demographic(x)
@@ -279,7 +280,8 @@ class PGFDD(Detector):
         rec = outputs["reconstructions"]
         if rec["self_real"].shape[-2:] != image.shape[-2:]:
             raise ConfigError(
-                f"pgfdd reconstructs {tuple(rec['self_real'].shape[-2:])} images from {tuple(image.shape[-2:])} inputs: "
+                f"pgfdd reconstructs {tuple(rec['self_real'].shape[-2:])} images from "
+                f"{tuple(image.shape[-2:])} inputs: "
                 "use an input size of 32 x the feature map (e.g. 256 for xception, 64 for tiny_cnn)"
             )
         per_sample = F.cross_entropy(outputs["logits"], label, reduction="none")

@@ -1,4 +1,5 @@
-"""Plain backbone detectors (Xception, ResNet-50, EfficientNet-B3/B4) with CE, DAG-FDD or DAW-FDD loss.
+"""Plain backbone detectors (Xception, ResNet-50, EfficientNet-B3/B4) with CE, DAG-FDD or DAW-FDD
+loss.
 
 ``backbone -> global average pool -> dropout -> Linear(C, 2)``. The loss is
 chosen with ``loss``:

@@ -20,7 +20,8 @@ __all__ = ["Xception", "load_xception_weights"]
 
 
 class SeparableConv2d(nn.Module):
-    """Depthwise ``k x k`` convolution (``conv1``) followed by a 1 x 1 pointwise one (``pointwise``)."""
+    """Depthwise ``k x k`` convolution (``conv1``) followed by a 1 x 1 pointwise one
+    (``pointwise``)."""
 
     def __init__(
         self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int = 1
@@ -78,7 +79,9 @@ class Block(nn.Module):
 
 
 class Xception(nn.Module):
-    """Xception trunk: entry flow, 8 middle blocks, exit flow up to ``bn4`` (2048 channels, stride 32).
+    """Xception trunk: entry flow, 8 middle blocks, exit flow up to ``bn4``.
+
+    2048 channels, stride 32.
 
     Parameters
     ----------
@@ -119,7 +122,7 @@ class Xception(nn.Module):
 
 
 def load_xception_weights(model: Xception, path: str, *, strict: bool = True) -> WeightsReport:
-    """Load a Cadene-layout ImageNet Xception file (2-D pointwise weights reshaped, ``fc`` dropped)."""
+    """Load a Cadene-layout ImageNet Xception file (2-D pointwise weights reshaped, no ``fc``)."""
     return load_weights(
         model, path, drop_prefixes=("fc.", "last_linear."), reshape_pointwise=True, strict=strict
     )

@@ -1,4 +1,4 @@
-"""Losses: CVaR against its definition, the bi-level loss, DAG/DAW, LDAM margins, contrastive term."""
+"""Losses: CVaR against its definition, bi-level loss, DAG/DAW, LDAM margins, contrastive term."""
 
 from __future__ import annotations
 
@@ -135,13 +135,15 @@ def test_bilevel_loss_is_outer_over_inner_and_differentiable():
 
 def test_dag_and_daw_losses():
     rng = np.random.default_rng(2)
-    l = rng.exponential(1, 40)
+    losses = rng.exponential(1, 40)
     g = rng.integers(0, 4, 40)
-    assert dag_fdd_loss(torch.tensor(l), 0.5).item() == pytest.approx(
-        cvar_brute_force(l, 0.5), rel=1e-12
+    assert dag_fdd_loss(torch.tensor(losses), 0.5).item() == pytest.approx(
+        cvar_brute_force(losses, 0.5), rel=1e-12
     )
-    inner = np.array([cvar_brute_force(l[g == k], 0.9) for k in range(4)])
-    got = daw_fdd_loss(torch.tensor(l), torch.tensor(g), 8, alpha_inner=0.9, alpha_outer=0.5).item()
+    inner = np.array([cvar_brute_force(losses[g == k], 0.9) for k in range(4)])
+    got = daw_fdd_loss(
+        torch.tensor(losses), torch.tensor(g), 8, alpha_inner=0.9, alpha_outer=0.5
+    ).item()
     assert got == pytest.approx(
         cvar_brute_force(inner, 0.5), rel=1e-12
     )  # groups 4..7 absent, not counted

@@ -105,7 +105,8 @@ def test_weights_loader_reports_and_refuses_what_does_not_fit(tmp_path):
     torch.save(partial, tmp_path / "partial.pt")
     with pytest.raises(
         WeightsError,
-        match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], unexpected 1 \['extra.weight'\]",
+        match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], "
+        r"unexpected 1 \['extra.weight'\]",
     ):
         load_weights(model, tmp_path / "partial.pt")
     report = load_weights(model, tmp_path / "partial.pt", strict=False)

@@ -1,4 +1,5 @@
-"""Self-blended images: the fake differs from its real only near the face; the pair dataset keeps the [reals; fakes] layout."""
+"""Self-blended images: the fake differs from its real only near the face; the pair dataset keeps
+the [reals; fakes] layout."""
 
 from __future__ import annotations
 
