@@ -7,17 +7,34 @@ blended with an altered copy of itself:
    appearance change - colour (RGB shift, hue/saturation/value shift,
    brightness and contrast) and one frequency change (down-scaling by 2 or 4
    and back, or sharpening);
-2. *geometry*: the source is warped by a small random affine map
+2. *geometry*: the source and the mask are moved by a small random affine map
    (translation up to 3 % horizontally and 1.5 % vertically, scale 0.95 to
-   1/0.95) and a smooth elastic deformation, which mismatches its landmarks;
-3. *mask*: the convex hull of the landmarks, warped like the source, resized
-   to a random smaller size and back, blurred twice with random Gaussian
-   kernels, scaled to a peak of 1 and multiplied by a blend ratio drawn from
-   {0.25, 0.5, 0.75, 1, 1, 1};
+   1/0.95), which mismatches the source's landmarks; the mask alone is then
+   deformed by a smooth elastic deformation (the paper deforms the mask, not
+   the face: ``BlendOptions.elastic_source`` deforms the source too);
+3. *mask*: the convex hull of the landmarks, moved as above, resized to a
+   random smaller size and back, blurred by the larger of two random
+   Gaussian kernels and *eroded* - only the pixels the blur left at its peak
+   are kept, those whose whole kernel lay inside the hull - then blurred by
+   the smaller kernel, scaled to a peak of 1 and multiplied by a blend ratio
+   drawn from {0.25, 0.5, 0.75, 1, 1, 1}. The final blur cannot reach past
+   the eroded edge, so the soft mask stays inside the hull
+   (``BlendOptions.erode_mask`` False blurs twice without eroding, and the
+   mask spills outside the hull);
 4. *blend*: ``fake = mask * source + (1 - mask) * target``; the paired real is
    the target, so the pair differs only where the mask is positive: near the
    face, never in the background (:func:`blend_radius` bounds how far from the
-   hull).
+   hull);
+5. *post-blend augmentation* (training only, :func:`paper_augment`): the real
+   and its fake get the same colour change (RGB shift, hue/saturation/value
+   shift, brightness and contrast, each with probability 0.3) and, with
+   probability 1/2, the same JPEG compression (quality 40 to 100).
+
+Landmarks: the paper uses dlib's 81-point model (the 68 points plus 13 on the
+forehead, so the hull covers the forehead). That model is not available
+offline; ``python -m detectors.prepare`` writes dlib's 68 points, whose hull
+stops at the eyebrows (the paper itself uses the first 68 points for a quarter
+of its fakes).
 
 :class:`SelfBlendedPairDataset` pairs every real face with its self-blended
 fake, drawn afresh each epoch from ``(seed, epoch, index)``, in the item form
@@ -56,6 +73,7 @@ __all__ = [
     "ellipse_mask",
     "blend_radius",
     "shared_augment",
+    "paper_augment",
     "load_landmarks",
     "SelfBlendedPairDataset",
     "read_sbi_tables",
@@ -89,6 +107,8 @@ class BlendOptions:
     elastic_alpha: float = 50.0
     elastic_sigma: float = 7.0
     elastic_max: float = 4.0  # displacement cap (pixels) that keeps the blend region bounded
+    elastic_source: bool = False  # the paper deforms the mask only
+    erode_mask: bool = True  # keep what the first blur leaves at its peak, then blur again
     mask_shrink: tuple[float, float] = (0.75, 1.0)  # random size of the mask before resizing back
     blur_kernel: tuple[int, int] = (5, 25)  # odd Gaussian kernel sizes
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
@@ -108,6 +128,9 @@ class SelfBlend:
         ``(H, W)`` float32 0/1: the landmark hull (or the ellipse) before warping and blurring.
     params : dict
         The random draws (which copy was altered, affine, kernels, ratio).
+    region : ndarray
+        ``(H, W)`` float32 in [0, 1]: the hull after the affine map and the elastic deformation,
+        before it is softened into ``mask`` (with ``erode_mask``, ``mask`` stays inside it).
     """
 
     real: np.ndarray
@@ -115,6 +138,7 @@ class SelfBlend:
     mask: np.ndarray
     hull: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+    region: np.ndarray | None = None
 
 
 # ---- masks ---------------------------------------------------------------------------------------
@@ -161,30 +185,47 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
 # ---- the blend -----------------------------------------------------------------------------------
 
 
-def _appearance(
-    img: np.ndarray, rng: np.random.Generator, o: BlendOptions
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Colour then frequency change of a float32 RGB image in [0, 255]."""
-    info: dict[str, Any] = {}
+def _colour_draws(rng: np.random.Generator, o: BlendOptions, p_contrast: float) -> dict[str, Any]:
+    """Random colour change: RGB shift, HSV shift (each with its probability), brightness and
+    contrast (with probability ``p_contrast``)."""
+    draws: dict[str, Any] = {}
     if rng.random() < o.p_rgb_shift:
-        shift = rng.uniform(-o.rgb_shift, o.rgb_shift, 3).astype(np.float32)
-        img = img + shift
-        info["rgb_shift"] = shift.round(1).tolist()
+        draws["rgb_shift"] = rng.uniform(-o.rgb_shift, o.rgb_shift, 3).round(1).tolist()
     if rng.random() < o.p_hsv_shift:
+        dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
+        draws["hsv_shift"] = [round(float(v), 1) for v in (dh, ds, dv)]
+    if rng.random() < p_contrast:
+        alpha = 1 + rng.uniform(-o.contrast, o.contrast)
+        beta = rng.uniform(-o.brightness, o.brightness) * 255
+        draws["contrast_brightness"] = [round(float(alpha), 3), round(float(beta), 1)]
+    return draws
+
+
+def _apply_colour(img: np.ndarray, draws: dict[str, Any]) -> np.ndarray:
+    """The colour change ``draws`` on a float32 RGB image in [0, 255]."""
+    if "rgb_shift" in draws:
+        img = img + np.asarray(draws["rgb_shift"], dtype=np.float32)
+    if "hsv_shift" in draws:
         hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(
             np.float32
         )
-        dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
+        dh, ds, dv = draws["hsv_shift"]
         hsv[..., 0] = (hsv[..., 0] + dh) % 180
         hsv[..., 1] = np.clip(hsv[..., 1] + ds, 0, 255)
         hsv[..., 2] = np.clip(hsv[..., 2] + dv, 0, 255)
         img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
-        info["hsv_shift"] = [round(float(v), 1) for v in (dh, ds, dv)]
-    alpha = 1 + rng.uniform(-o.contrast, o.contrast)
-    beta = rng.uniform(-o.brightness, o.brightness) * 255
-    img = (img - 127.5) * alpha + 127.5 + beta
-    info["contrast_brightness"] = [round(float(alpha), 3), round(float(beta), 1)]
-    img = np.clip(img, 0, 255).astype(np.float32)
+    if "contrast_brightness" in draws:
+        alpha, beta = draws["contrast_brightness"]
+        img = (img - 127.5) * alpha + 127.5 + beta
+    return np.clip(img, 0, 255).astype(np.float32)
+
+
+def _appearance(
+    img: np.ndarray, rng: np.random.Generator, o: BlendOptions
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Colour then frequency change of a float32 RGB image in [0, 255]."""
+    info = _colour_draws(rng, o, p_contrast=1.0)
+    img = _apply_colour(img, info)
     h, w = img.shape[:2]
     if rng.random() < o.p_sharpen:
         amount = rng.uniform(0.3, 1.0)
@@ -200,8 +241,9 @@ def _appearance(
 
 def _warp_maps(
     shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Sampling maps of a random affine map composed with a capped elastic deformation."""
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """Sampling maps ``(map_x, map_y)`` of a random affine map, and of the same map composed
+    with a capped elastic deformation."""
     h, w = shape
     s = w / _REFERENCE_SIZE
     scale = rng.uniform(*o.scale)
@@ -216,14 +258,19 @@ def _warp_maps(
     dx = np.clip(cv2.GaussianBlur(noise[0], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
     dy = np.clip(cv2.GaussianBlur(noise[1], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # output pixel p takes the source at A^-1(p + d): the warped face moves by A, then wobbles
-    map_x = (xx + dx - tx - cx) / scale + cx
-    map_y = (yy + dy - ty - cy) / scale + cy
-    return (
-        map_x.astype(np.float32),
-        map_y.astype(np.float32),
-        {"scale": round(float(scale), 4), "translate": [round(float(tx), 2), round(float(ty), 2)]},
-    )
+
+    def maps(ex: np.ndarray | float, ey: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        # output pixel p takes the input at A^-1(p + d): it moves by A, then wobbles by d
+        return (
+            ((xx + ex - tx - cx) / scale + cx).astype(np.float32),
+            ((yy + ey - ty - cy) / scale + cy).astype(np.float32),
+        )
+
+    info = {
+        "scale": round(float(scale), 4),
+        "translate": [round(float(tx), 2), round(float(ty), 2)],
+    }
+    return maps(0.0, 0.0), maps(dx, dy), info
 
 
 def _soften(
@@ -238,7 +285,13 @@ def _soften(
     mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     lo, hi = o.blur_kernel
     k1, k2 = (_odd(rng.integers(lo, hi + 1) * s) for _ in range(2))
+    if o.erode_mask:
+        k1, k2 = max(k1, k2), min(k1, k2)  # the final blur cannot reach past the eroded edge
     mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    if o.erode_mask and mask.max() > 0:
+        # the pixels whose whole first kernel lay inside the mask: an erosion by its radius
+        core = (mask >= mask.max() * (1 - 1e-4)).astype(np.float32)
+        mask = core if core.sum() >= 1 else mask
     mask = cv2.GaussianBlur(mask, (k2, k2), 0)
     peak = float(mask.max())
     ratio = float(rng.choice(o.blend_ratios))
@@ -276,10 +329,11 @@ def self_blend(
         source = changed
     else:
         target = changed
-    map_x, map_y, warp = _warp_maps(shape, rng, options)
-    source = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    affine, deformed, warp = _warp_maps(shape, rng, options)
+    source_maps = deformed if options.elastic_source else affine
+    source = cv2.remap(source, *source_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     moved = cv2.remap(
-        hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        hull, *deformed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
     mask, soft = _soften(moved, rng, options)
     fake = mask[..., None] * source + (1 - mask[..., None]) * target
@@ -292,7 +346,7 @@ def self_blend(
         **soft,
         "mask": "hull" if landmarks is not None else "ellipse",
     }
-    return SelfBlend(real_u8, fake_u8, mask, hull, params)
+    return SelfBlend(real_u8, fake_u8, mask, hull, params, moved)
 
 
 # ---- augmentation shared by a real and its fake --------------------------------------------------
@@ -339,6 +393,38 @@ def shared_augment(
     if augment.get("blur") and rng.random() < 0.3:
         radius = float(rng.uniform(0.1, 1.5))
         pair = [cv2.GaussianBlur(img, (0, 0), radius) for img in pair]
+    return pair[0], pair[1]
+
+
+def paper_augment(
+    real: np.ndarray,
+    fake: np.ndarray,
+    rng: np.random.Generator,
+    options: BlendOptions = BlendOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The SBI paper's post-blend augmentation, with the same draws for a real and its fake.
+
+    A colour change (RGB shift, hue/saturation/value shift, brightness and contrast about
+    mid-grey, each with probability 0.3, ranges of ``options``) and, with probability 1/2, a
+    JPEG compression of quality 40 to 100. Both images change alike, so the pair still differs
+    only where the blend mask is positive (up to JPEG's 8 x 8 blocks).
+
+    Examples
+    --------
+    >>> real = np.full((32, 32, 3), 120, dtype=np.uint8)
+    >>> fake = real.copy(); fake[8:24, 8:24] = 140
+    >>> a, b = paper_augment(real, fake, np.random.default_rng(1))
+    >>> bool((a[:, :4] == b[:, :4]).all()), a.dtype.name
+    (True, 'uint8')
+    """
+    draws = _colour_draws(rng, options, p_contrast=0.3)
+    pair = [
+        np.clip(np.round(_apply_colour(img.astype(np.float32), draws)), 0, 255).astype(np.uint8)
+        for img in (real, fake)
+    ]
+    if rng.random() < 0.5:
+        quality = int(rng.integers(40, 101))
+        pair = [_jpeg(img, quality) for img in pair]
     return pair[0], pair[1]
 
 
@@ -403,6 +489,8 @@ class SelfBlendedPairDataset:
     flip : bool
         Mirror the face (and its landmarks) with probability 1/2 before blending.
     options : BlendOptions
+    post_augment : bool
+        Apply :func:`paper_augment` to each training pair (not when ``fixed``), as the paper does.
     """
 
     def __init__(
@@ -417,6 +505,7 @@ class SelfBlendedPairDataset:
         method: int = SBI_METHOD,
         flip: bool = True,
         options: BlendOptions = BlendOptions(),
+        post_augment: bool = True,
     ) -> None:
         from .data import AUGMENTATIONS
 
@@ -438,6 +527,7 @@ class SelfBlendedPairDataset:
         self.reals, self.transform = reals, transform
         self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
         self.method, self.options = int(method), options
+        self.post_augment = bool(post_augment) and not self.fixed
         self.flip = bool(flip) or bool(self.augment.get("flip"))
         self.epoch = 0
         missing = [p for p in reals.paths if not landmark_path(p).is_file()]
@@ -489,6 +579,8 @@ class SelfBlendedPairDataset:
                 return {"real": None, "fake": None}
             raise
         real_img, fake_img = blend.real, blend.fake
+        if self.post_augment:
+            real_img, fake_img = paper_augment(real_img, fake_img, rng, self.options)
         if any(self.augment.values()):
             real_img, fake_img = shared_augment(real_img, fake_img, rng, self.augment)
         state = torch.get_rng_state()
