@@ -20,7 +20,14 @@ import pandas as pd
 from .._errors import DataError
 from ._groups import num_groups
 
-__all__ = ["ImageTable", "read_table", "read_training_tables", "TRAINING_FILES", "group_counts"]
+__all__ = [
+    "ImageTable",
+    "read_table",
+    "read_training_tables",
+    "check_data_root",
+    "TRAINING_FILES",
+    "group_counts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -238,16 +245,31 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
     )
 
 
+def check_data_root(root: str | os.PathLike) -> Path:
+    """``root`` as a path, or a :class:`DataError` if it is not a folder.
+
+    Examples
+    --------
+    >>> check_data_root("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: data.root no/such/folder: not a folder (expected one holding \
+faketrain.csv, realtrain.csv, fakeval.csv, realval.csv)
+    """
+    path = Path(root)
+    if not path.is_dir():
+        raise DataError(
+            f"data.root {path}: not a folder (expected one holding "
+            f"{', '.join(sum(TRAINING_FILES.values(), ()))})"
+        )
+    return path
+
+
 def read_training_tables(
     root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool
 ) -> tuple[ImageTable, ImageTable]:
     """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(
-            f"data.root {root}: not a folder (expected one holding "
-            f"{', '.join(sum(TRAINING_FILES.values(), ()))})"
-        )
+    root = check_data_root(root)
     fake_name, real_name = TRAINING_FILES[split]
     fakes = read_table(root / fake_name, dataset=dataset, role="fake", skip_missing=skip_missing)
     reals = read_table(root / real_name, dataset=dataset, role="real", skip_missing=skip_missing)
