@@ -25,6 +25,7 @@ from ._metrics import validation_metrics
 from ._seeding import rng_state, seed_everything, set_rng_state
 from .config import dump_config
 from .data import (
+    GROUP_CODINGS,
     PairDataset,
     build_transform,
     check_dataset,
@@ -36,9 +37,38 @@ from .data import (
 from .models import create_model, model_options
 from .sam import SAM
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "set_threads"]
 
 log = logging.getLogger("detectors.train")
+
+
+def set_threads(threads: int | str, device: torch.device) -> int:
+    """Set torch's CPU threads for this process; returns the number in force.
+
+    ``auto``: leave torch's choice when ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per
+    process); otherwise one thread per process on a GPU (the CPU only feeds it) and, on the
+    CPU, the cores available to this process divided by the processes on this machine
+    (``LOCAL_WORLD_SIZE``), at most 4. An integer is used as given. See the README's "Speed"
+    section for measurements.
+
+    Examples
+    --------
+    >>> previous = torch.get_num_threads()
+    >>> set_threads(1, torch.device("cpu"))
+    1
+    >>> torch.set_num_threads(previous)
+    """
+    if threads == "auto":
+        if os.environ.get("OMP_NUM_THREADS"):
+            return torch.get_num_threads()
+        if device.type == "cuda":
+            threads = 1
+        else:
+            available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+            threads = min(4, max(1, available // local))
+    torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -99,6 +129,17 @@ class Trainer:
         )
         self.val_tables = read_tables(data["root"], "val", dataset=self.dataset, skip_missing=skip)
         self.missing_images = sum(t.skipped for t in self.train_tables + self.val_tables)
+        counts = group_counts(list(self.train_tables), num_groups(self.dataset))
+        empty = [
+            f"{g},{r}" for i, (g, r) in enumerate(GROUP_CODINGS[self.dataset]) if counts[i] == 0
+        ]
+        if empty:
+            log.warning(
+                "group(s) %s of the %s coding have no training rows: the detector never sees "
+                "them in training and LDAM gives them the largest margin",
+                ", ".join(empty),
+                self.dataset,
+            )
 
     @staticmethod
     def _pair_source(fakes: str) -> tuple[Any, Any]:
@@ -136,11 +177,34 @@ class Trainer:
             )  # LDAM counts from the CSVs
         return name, options
 
+    def _check_specific_labels(self, model: nn.Module) -> None:
+        """Every fake's ``spe_label`` must be a class of the specific head (0 is real)."""
+        classes = getattr(model, "num_specific", None)
+        if classes is None:
+            return
+        for table in (self.train_tables[0], self.val_tables[0]):  # the fakes (sbi: reals, skipped)
+            bad = np.flatnonzero((table.specific < 1) | (table.specific >= classes))
+            if (table.labels == 1).all() and bad.size:
+                i = int(bad[0])
+                raise DataError(
+                    f"{table.describe_row(i)}: spe_label {int(table.specific[i])} is not a "
+                    f"manipulation id of the model (1..{classes - 1}: model.num_specific="
+                    f"{classes} classes, 0 being real); {bad.size} such row(s)"
+                )
+
     def _build_model(self) -> nn.Module:
         self.model_name, self.model_options = self._model_options()
         model = create_model(self.model_name, **self.model_options)
+        self._check_specific_labels(model)
         if "group_counts" in self.model_options:
             log.info("group counts from the training CSVs: %s", self.model_options["group_counts"])
+        pretrained = self.model_options.get("pretrained")
+        log.info(
+            "initial weights: %s",
+            f"{pretrained} (ImageNet file, loaded into every backbone)"
+            if pretrained
+            else "random (model.pretrained=none)",
+        )
         self.input_size = int(self.cfg["data"]["input_size"] or model.input_size)
         model.to(self.device)
         if self.info.enabled:
@@ -240,22 +304,25 @@ class Trainer:
             "versions": {"detectors": __version__, "torch": str(torch.__version__)},
         }
 
-    def resume(self, path: str | os.PathLike) -> None:
+    def resume(self, checkpoint: str | os.PathLike | dict[str, Any], source: str = "") -> None:
         """Restore model, optimizer (with the base optimizer's momentum), scheduler, scaler, epoch,
-        best metric and generator states from a checkpoint written by this trainer."""
-        ckpt = load_checkpoint(path, map_location=self.device)
-        mine = {
-            k: v for k, v in self.model_options.items() if k not in ("pretrained", "group_counts")
-        }
-        theirs = {
-            k: v
-            for k, v in ckpt.get("model_options", {}).items()
-            if k not in ("pretrained", "group_counts")
-        }
-        if ckpt["model_name"] != self.model_name or mine != theirs:
+        best metric and generator states from a checkpoint written by this trainer (a path, or
+        the loaded dict). Settings that differ from the checkpoint's are refused, except those
+        of :data:`detectors.train.RESUMABLE_CHANGES`, which are applied and logged."""
+        from .train import check_resume
+
+        if isinstance(checkpoint, dict):
+            ckpt, path = checkpoint, source or "checkpoint"
+        else:
+            ckpt, path = load_checkpoint(checkpoint, map_location="cpu"), str(checkpoint)
+        if "config" in ckpt:
+            accepted = check_resume(ckpt["config"], self.cfg, path)
+            if accepted:
+                log.info("resuming with changed settings: %s", "; ".join(accepted))
+        if ckpt["model_name"] != self.model_name:
             raise ConfigError(
-                f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the "
-                f"config asks for {self.model_name} {mine}"
+                f"--resume {path}: the checkpoint holds model {ckpt['model_name']}, the config "
+                f"asks for {self.model_name}"
             )
         unwrap(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -318,7 +385,7 @@ class Trainer:
             self.epoch_batches(epoch),
             total=len(self.train_loader),
             desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}",
-            disable=not show,
+            disable=None if show else True,  # None: only when stderr is a terminal
             leave=False,
             dynamic_ncols=True,
         )
@@ -356,8 +423,8 @@ class Trainer:
         return usable
 
     def evaluate(self) -> dict[str, float]:
-        """Validation AUC, accuracy, loss and FPR gap on the fixed validation pairing (all
-        processes)."""
+        """Validation AUC, accuracy, loss and the gaps of every family (:mod:`fairaudit`) on the
+        fixed validation pairing, gathered from all processes."""
         result = run_inference(
             unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"]
         )
@@ -375,7 +442,8 @@ class Trainer:
         if len(labels) == 0:
             raise DataError("no validation image could be read")
         prob = torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy()
-        metrics = {f"val_{k}": v for k, v in validation_metrics(labels, prob, groups).items()}
+        found = validation_metrics(labels, prob, groups, self.dataset)
+        metrics = {f"val_{k}": v for k, v in found.items()}
         metrics["val_loss"] = float(
             torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
         )
