@@ -123,7 +123,7 @@ class Trainer:
                 "realtrain.csv, fakeval.csv and realval.csv"
             )
         skip = bool(data["skip_bad_images"])
-        read_tables, self._make_pairs = self._pair_source(data["fakes"])
+        read_tables, self._make_pairs = self._pair_source(data["fakes"], data["sbi"])
         self.train_tables = read_tables(
             data["root"], "train", dataset=self.dataset, skip_missing=skip
         )
@@ -142,20 +142,25 @@ class Trainer:
             )
 
     @staticmethod
-    def _pair_source(fakes: str) -> tuple[Any, Any]:
+    def _pair_source(fakes: str, sbi: dict[str, bool]) -> tuple[Any, Any]:
         """(table reader, pair dataset factory) for ``data.fakes``: the CSV fakes, or
-        self-blended fakes made on the fly from the reals (:mod:`detectors.sbi`)."""
+        self-blended fakes made on the fly from the reals (:mod:`detectors.sbi`, with the
+        ``data.sbi`` options)."""
         if fakes == "csv":
             return read_training_tables, PairDataset
         try:
-            from .sbi import SelfBlendedPairDataset, read_sbi_tables
+            from .sbi import BlendOptions, SelfBlendedPairDataset, read_sbi_tables
         except ImportError as exc:
             raise ConfigError(
                 f"data.fakes=sbi needs detectors.sbi and its dependencies: {exc}"
             ) from None
 
+        blend = BlendOptions(erode_mask=sbi["erode_mask"], elastic_source=sbi["elastic_source"])
+
         def self_blended(fakes_table, reals, transform, **options):
-            return SelfBlendedPairDataset(reals, transform, **options)
+            return SelfBlendedPairDataset(
+                reals, transform, options=blend, post_augment=sbi["post_augment"], **options
+            )
 
         return read_sbi_tables, self_blended
 
@@ -206,6 +211,12 @@ class Trainer:
             else "random (model.pretrained=none)",
         )
         self.input_size = int(self.cfg["data"]["input_size"] or model.input_size)
+        multiple = getattr(model, "input_multiple", 1)
+        if self.input_size % multiple:
+            raise ConfigError(
+                f"config key 'data.input_size': {self.model_name} needs a multiple of {multiple} "
+                f"(its decoder rebuilds the image from the feature map), found {self.input_size}"
+            )
         model.to(self.device)
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -221,9 +232,8 @@ class Trainer:
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
-        if (
-            data["fakes"] == "sbi"
-        ):  # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
+        if data["fakes"] == "sbi":
+            # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
             self.train_set = self._make_pairs(
                 *self.train_tables, eval_tf, seed=self.seed, skip_bad=skip, augment=data["augment"]
             )

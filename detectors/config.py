@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "num_workers": 4,
         "skip_bad_images": False,
         "augment": {"flip": False, "color": False, "jpeg": False, "blur": False},
+        # data.fakes=sbi: the SBI paper's procedure; false / true reproduce the former one
+        "sbi": {"post_augment": True, "erode_mask": True, "elastic_source": False},
     },
     "model": {"name": "pgfdd"},  # further keys: the detector's constructor options
     "optim": {
@@ -272,12 +274,6 @@ def _check_types(cfg: dict[str, Any]) -> None:
     if not isinstance(cfg["model"].get("name"), str):
         errors.append(
             f"config key 'model.name': expected a detector name, found {cfg['model'].get('name')!r}"
-        )
-    size = cfg["data"]["input_size"]
-    if isinstance(size, int) and size % 32:
-        errors.append(
-            f"config key 'data.input_size': expected a multiple of 32 (the backbones' stride), "
-            f"found {size}"
         )
     if cfg["optim"]["sam"] is True and cfg["train"]["amp"] == "fp16":
         errors.append(

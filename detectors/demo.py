@@ -112,6 +112,13 @@ def collect_photos(
     Returns a table with the columns ``path, identity, source``.
 
     Raises :class:`ConfigError` when scikit-image or matplotlib's sample data is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> photos = collect_photos(tempfile.mkdtemp(), n_lfw=2, clip=False)
+    >>> photos.columns.tolist(), len(photos)
+    (['path', 'identity', 'source'], 4)
     """
     from PIL import Image
 
@@ -173,7 +180,17 @@ def collect_photos(
 
 def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
     """The annotation table of the demo: every photo real, demographics synthetic (round-robin by
-    identity)."""
+    identity).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = write_annotations(collect_photos(folder, n_lfw=2, clip=False), f"{folder}/ann.csv")
+    >>> table = pd.read_csv(path)
+    >>> set(table["label"]), set(table["demographics"])
+    ({0}, {'synthetic'})
+    """
     identities = list(dict.fromkeys(photos["identity"]))
     group_of = {ident: _GROUPS[k % len(_GROUPS)] for k, ident in enumerate(identities)}
     table = photos.copy()
@@ -191,7 +208,16 @@ def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
 def train_sbi(
     data: str | Path, run_dir: str | Path, *, epochs: int = 3, seed: int = 0, extra: list[str] = ()
 ) -> Path:
-    """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder."""
+    """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> train_sbi(tempfile.mkdtemp() + "/no-data", tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: data.root .../no-data: not a folder (expected one holding ...)
+    """
     from .train import main as train_main
 
     argv = [
@@ -213,7 +239,14 @@ def train_sbi(
 
 @dataclass
 class DemoResult:
-    """Where the demo wrote each stage, and the audit's exit code and text."""
+    """Where the demo wrote each stage, and the audit's exit code and text.
+
+    Examples
+    --------
+    >>> fields = DemoResult.__dataclass_fields__
+    >>> list(fields)[:4], "audit_exit" in fields
+    (['out', 'photos', 'annotations', 'data'], True)
+    """
 
     out: Path
     photos: Path
@@ -226,6 +259,15 @@ class DemoResult:
     report: Path
     audit_exit: int
     audit_text: str
+
+
+def _check_counts(**counts: int) -> None:
+    least = {"lfw": 0, "n_boot": 0}
+    for option, value in counts.items():
+        if value < least.get(option, 1):
+            raise ConfigError(
+                f"--{option.replace('_', '-')} {value}: expected {least.get(option, 1)} or more"
+            )
 
 
 def run_demo(
@@ -241,7 +283,17 @@ def run_demo(
     n_boot: int = 200,
     progress: bool = False,
 ) -> DemoResult:
-    """Run every stage of the demo into ``out`` (module docstring)."""
+    """Run every stage of the demo into ``out`` (module docstring).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run_demo(tempfile.mkdtemp(), epochs=0)
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: --epochs 0: expected 1 or more
+    """
+    _check_counts(epochs=epochs, frames=frames, workers=workers, lfw=n_lfw, n_boot=n_boot)
     from .prepare import PrepareSettings, prepare
     from .sbi import write_self_blended
 
@@ -317,6 +369,15 @@ def run_demo(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring); returns the exit status.
+
+    Examples
+    --------
+    >>> from detectors._cli import run_cli
+    >>> import tempfile
+    >>> run_cli("detectors.demo", main, ["--out", tempfile.mkdtemp(), "--epochs", "0"])
+    2
+    """
     p = argparse.ArgumentParser(
         prog="python -m detectors.demo",
         description="Offline demo on real photos shipped by installed wheels: prepare -> "
@@ -338,6 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates of the audit")
     args = p.parse_args(argv)
+    _check_counts(
+        epochs=args.epochs,
+        frames=args.frames,
+        workers=args.workers,
+        lfw=args.lfw,
+        n_boot=args.n_boot,
+    )
     setup_logging()
     print(SYNTHETIC_NOTE)
     result = run_demo(

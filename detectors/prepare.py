@@ -126,7 +126,18 @@ _FORMAT = 1
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    """What decides the faces of a video (the resume check compares all but the last three)."""
+    """What decides the faces of a video (the resume check compares all but the last three).
+
+    Examples
+    --------
+    >>> settings = PrepareSettings(frames=8, size=128)
+    >>> settings.detector, settings.margin
+    ('auto', 0.2)
+    >>> PrepareSettings(size=8).check()
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: --size 8: expected at least 16 pixels
+    """
 
     frames: int | None = 32
     stride: int | None = None
@@ -273,6 +284,17 @@ def read_annotations(
     ------
     DataError
         Naming the file and the first bad row.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "a.png").touch()
+    >>> header = "path,label,identity,gender,race\\n"
+    >>> _ = (folder / "ann.csv").write_text(header + "a.png,real,p1,female,asian\\n")
+    >>> ann = read_annotations(folder / "ann.csv")
+    >>> ann[["video_id", "label", "intersec_label"]].values.tolist()
+    [['a', 0, 4]]
     """
     from .data import (
         GROUP_CODINGS,
@@ -674,7 +696,19 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
 ) -> PrepareResult:
-    """Run the whole preparation (module docstring) and return what was written."""
+    """Run the whole preparation (module docstring) and return what was written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> header = "path,label,identity,gender,race\\n"
+    >>> _ = (folder / "ann.csv").write_text(header + "v.mp4,0,p1,male,white\\n")
+    >>> prepare(folder / "ann.csv", folder / "out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: no such file or folder: ...v.mp4 (row 0 (line 2) of ...
+    """
     settings = settings or PrepareSettings()
     settings.check()
     if workers < 1:
@@ -972,6 +1006,17 @@ def _print_summary(result: PrepareResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring); returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors._cli import run_cli
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> run_cli("detectors.prepare", main, ["--annotations", str(folder / "none.csv"),
+    ...                                      "--out", str(folder / "out")])
+    2
+    """
     args = _parser().parse_args(argv)
     setup_logging()
     settings = PrepareSettings(

@@ -90,7 +90,13 @@ _REFERENCE_SIZE = 256  # pixel-sized options below are for a 256 x 256 face and 
 
 @dataclass(frozen=True)
 class BlendOptions:
-    """Random ranges of the self-blending steps (pixel sizes for a 256 x 256 image)."""
+    """Random ranges of the self-blending steps (pixel sizes for a 256 x 256 image).
+
+    Examples
+    --------
+    >>> BlendOptions().blend_ratios, BlendOptions().erode_mask, BlendOptions().elastic_source
+    ((0.25, 0.5, 0.75, 1.0, 1.0, 1.0), True, False)
+    """
 
     p_rgb_shift: float = 0.3
     rgb_shift: float = 20.0
@@ -131,6 +137,15 @@ class SelfBlend:
     region : ndarray
         ``(H, W)`` float32 in [0, 1]: the hull after the affine map and the elastic deformation,
         before it is softened into ``mask`` (with ``erode_mask``, ``mask`` stays inside it).
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    >>> landmarks = np.stack([32 + 14 * np.cos(t), 34 + 18 * np.sin(t)], 1)  # 68 points on an oval
+    >>> image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> blend = self_blend(image, landmarks, np.random.default_rng(1))
+    >>> blend.real.shape == blend.fake.shape == image.shape, blend.mask.shape, blend.params["mask"]
+    (True, (64, 64), 'hull')
     """
 
     real: np.ndarray
@@ -145,7 +160,14 @@ class SelfBlend:
 
 
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), else 0."""
+    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), else 0.
+
+    Examples
+    --------
+    >>> square = np.array([[2, 2], [6, 2], [6, 6], [2, 6]])
+    >>> int(hull_mask(square, (10, 10)).sum())  # 5 x 5 pixels, borders included
+    25
+    """
     pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
@@ -154,7 +176,14 @@ def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def ellipse_mask(shape: tuple[int, int]) -> np.ndarray:
     """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without
-    landmarks."""
+    landmarks.
+
+    Examples
+    --------
+    >>> mask = ellipse_mask((100, 100))
+    >>> mask[50, 50], mask[2, 2]
+    (np.float32(1.0), np.float32(0.0))
+    """
     h, w = shape
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.ellipse(mask, (w // 2, h // 2), (int(0.30 * w), int(0.38 * h)), 0, 0, 360, 1, -1)
@@ -173,6 +202,11 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
     The sum of the largest shift of the warp (translation, scaling about the
     centre, elastic cap), one pixel of each resampling, and the radii of the
     two largest blur kernels.
+
+    Examples
+    --------
+    >>> blend_radius(256), blend_radius(64)
+    (49, 15)
     """
     s = size / _REFERENCE_SIZE
     shift = max(options.translate) * size + (
@@ -314,6 +348,16 @@ def self_blend(
 
     See the module docstring. ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull;
     ``None`` uses :func:`ellipse_mask`.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    >>> landmarks = np.stack([32 + 14 * np.cos(t), 34 + 18 * np.sin(t)], 1)  # 68 points on an oval
+    >>> image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> blend = self_blend(image, landmarks, np.random.default_rng(1))
+    >>> changed = (blend.fake != blend.real).any(axis=2)
+    >>> bool(changed[blend.mask == 0].any()), bool(changed[blend.hull > 0].any())
+    (False, True)
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
@@ -373,6 +417,14 @@ def shared_augment(
     hue shift of up to 0.02 turns; ``jpeg``: with probability 1/2, the same quality in [40, 100];
     ``blur``: with probability 0.3, the same Gaussian radius in [0.1, 1.5] px. ``flip`` is applied
     before blending (the landmarks are mirrored with the face).
+
+    Examples
+    --------
+    >>> real = np.full((32, 32, 3), 120, dtype=np.uint8)
+    >>> fake = real.copy(); fake[8:24, 8:24] = 140
+    >>> a, b = shared_augment(real, fake, np.random.default_rng(0), {"color": True})
+    >>> bool((a[:, :4] == b[:, :4]).all()), bool((a != real).any())  # same change outside the face
+    (True, True)
     """
     pair = [real.astype(np.float32), fake.astype(np.float32)]
     if augment.get("color"):
@@ -433,7 +485,16 @@ def paper_augment(
 
 def load_landmarks(image_path: str | os.PathLike) -> np.ndarray | None:
     """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no
-    file."""
+    file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> np.save(folder / "000.npy", np.zeros((68, 2)))
+    >>> load_landmarks(folder / "000.png").shape, load_landmarks(folder / "001.png")
+    ((68, 2), None)
+    """
     path = landmark_path(image_path)
     if not path.is_file():
         return None
@@ -491,6 +552,19 @@ class SelfBlendedPairDataset:
     options : BlendOptions
     post_augment : bool
         Apply :func:`paper_augment` to each training pair (not when ``fixed``), as the paper does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_table
+    >>> reals = read_table(f"{root}/realtrain.csv", role="real")
+    >>> pairs = SelfBlendedPairDataset(reals, build_transform(32), seed=0)  # no landmarks: ellipses
+    >>> item = pairs[0]
+    >>> item["real"]["label"], item["fake"]["label"], item["fake"]["group"] == item["real"]["group"]
+    (0, 1, True)
     """
 
     def __init__(
@@ -605,7 +679,18 @@ def read_sbi_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_m
 
     The real table of :func:`detectors.data.read_training_tables` in both places, since each
     real is paired with its own fake (so per-group counts of the pair are twice the reals', as
-    in the batches)."""
+    in the batches).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> reals, again = read_sbi_tables(root, "train", dataset="ff++", skip_missing=False)
+    >>> reals is again, len(reals)
+    (True, 12)
+    """
     from .data import TRAINING_FILES, read_table
 
     root = Path(root)
@@ -635,6 +720,17 @@ def write_self_blended(
     scores of a real video and of its fakes are never averaged together), the
     other columns copied; ``spe_label`` is set to ``method`` where the file has
     that column. Fakes are drawn from ``numpy.random.default_rng([seed, row])``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> target = write_self_blended(f"{root}/test.csv", f"{root}/sbi")
+    >>> import pandas as pd
+    >>> pd.read_csv(target)["label"].value_counts().sort_index().tolist()  # 4 reals, 4 + 4 fakes
+    [4, 8]
     """
     import pandas as pd
 
@@ -671,6 +767,18 @@ def write_self_blended(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring): write fixed self-blended fakes; returns 0.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> main(["--csv", f"{root}/test.csv", "--out", f"{root}/sbi"])  # doctest: +ELLIPSIS
+    wrote .../sbi/test.csv
+    0
+    """
     from ._cli import setup_logging
 
     p = argparse.ArgumentParser(

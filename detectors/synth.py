@@ -323,6 +323,15 @@ def generate(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring): write the data set; returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> main(["--out", tempfile.mkdtemp(), "--n", "40", "--size", "32", "--artefact", "blend"])
+    faketrain.csv: 12, realtrain.csv: 12, fakeval.csv: 4, realval.csv: 4, test.csv: 8
+    0
+    """
     p = argparse.ArgumentParser(
         prog="python -m detectors.synth",
         description="Write a synthetic data set in the research CSV schema.",

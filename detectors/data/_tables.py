@@ -60,6 +60,16 @@ class ImageTable:
         0-based data-row numbers in the file (line = row + 2).
     skipped : int
         Rows dropped because their image file is missing (``skip_bad_images``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> table = read_table(f"{root}/faketrain.csv", role="fake")
+    >>> len(table), set(table.labels.tolist()), table.describe_row(0).split(" of ")[0]
+    (12, {1}, 'row 0 (line 2)')
     """
 
     csv_path: Path
@@ -164,6 +174,16 @@ def read_table(
     ------
     DataError
         Naming the file, the row and the offending value.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> table = read_table(f"{root}/test.csv")
+    >>> len(table), sorted(set(table.labels.tolist()))
+    (8, [0, 1])
     """
     path = Path(csv_path)
     frame = _read_csv(path)
@@ -268,7 +288,18 @@ faketrain.csv, realtrain.csv, fakeval.csv, realval.csv)
 def read_training_tables(
     root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool
 ) -> tuple[ImageTable, ImageTable]:
-    """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``."""
+    """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> fakes, reals = read_training_tables(root, "val", dataset="ff++", skip_missing=False)
+    >>> len(fakes), len(reals)
+    (4, 4)
+    """
     root = check_data_root(root)
     fake_name, real_name = TRAINING_FILES[split]
     fakes = read_table(root / fake_name, dataset=dataset, role="fake", skip_missing=skip_missing)
@@ -277,7 +308,19 @@ def read_training_tables(
 
 
 def group_counts(tables: list[ImageTable], n_groups: int) -> list[int]:
-    """Number of rows per intersectional group over ``tables`` (LDAM's class counts)."""
+    """Number of rows per intersectional group over ``tables`` (LDAM's class counts).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> counts = group_counts(list(read_training_tables(root, "train", dataset="ff++",
+    ...                                                 skip_missing=False)), 8)
+    >>> len(counts), sum(counts)
+    (8, 24)
+    """
     counts = np.zeros(n_groups, dtype=np.int64)
     for table in tables:
         counts += np.bincount(table.groups[table.groups >= 0], minlength=n_groups)[:n_groups]

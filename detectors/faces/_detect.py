@@ -66,6 +66,12 @@ class Face:
         ``hog`` or ``cnn``.
     landmarks : ndarray or None
         ``(K, 2)`` float32 ``(x, y)`` points (K = 68 for dlib's iBUG model).
+
+    Examples
+    --------
+    >>> face = Face(box=(10, 20, 60, 80), score=1.5, detector="hog")
+    >>> face.box, face.landmarks is None
+    ((10, 20, 60, 80), True)
     """
 
     box: tuple[int, int, int, int]
@@ -100,6 +106,12 @@ class FaceDetector:
         The MMOD detector file (default: the one of ``face-recognition-models``).
     landmarks : bool
         Whether to compute landmarks (a :class:`ConfigError` if asked for and no model exists).
+
+    Examples
+    --------
+    >>> detector = FaceDetector("hog", landmarks=False)
+    >>> detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))  # no face in a black frame
+    []
     """
 
     def __init__(

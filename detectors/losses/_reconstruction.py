@@ -22,6 +22,13 @@ def reconstruction_l1(
     + L1(real, cross_to_real)``.
 
     Each L1 is the mean absolute error over all elements; images in the model's input scale.
+
+    Examples
+    --------
+    >>> import torch
+    >>> zero, one = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    >>> reconstruction_l1(zero, zero, zero, one, one, zero)  # three perfect, one off by 1
+    tensor(1.)
     """
     return (
         F.l1_loss(self_fake, fake)

@@ -21,6 +21,13 @@ def adain(pattern: Tensor, style: Tensor, eps: float = 1e-5) -> Tensor:
 
     Note the spatial mean of the result is exactly ``mu_y``: a global average
     pool after AdaIN sees only ``style`` (the fusion degeneracy of spec 1.8).
+
+    Examples
+    --------
+    >>> pattern, style = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8) * 3 + 1
+    >>> out = adain(pattern, style)
+    >>> torch.allclose(out.mean((2, 3)), style.mean((2, 3)), atol=1e-5)  # pooling sees only style
+    True
     """
 
     def stats(t: Tensor) -> tuple[Tensor, Tensor]:

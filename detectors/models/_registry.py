@@ -40,9 +40,18 @@ class Detector(nn.Module):
         Default input side in pixels.
     mean, std : tuple of float
         Normalisation the backbone's weights expect.
+    input_multiple : int
+        The input side must be a multiple of it (PG-FDD: 32).
+
+    Examples
+    --------
+    >>> model = create_model("plain", backbone="tiny_cnn")
+    >>> isinstance(model, Detector), model.input_size, model.mean
+    (True, 64, (0.5, 0.5, 0.5))
     """
 
     input_size: int = 256
+    input_multiple: int = 1
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
 
@@ -59,7 +68,18 @@ _DETECTORS: dict[str, tuple[type[Detector], dict[str, Any]]] = {}
 
 
 def register_detector(name: str, **fixed: Any) -> Callable[[type[Detector]], type[Detector]]:
-    """Class decorator: register ``cls`` under ``name`` with some constructor options fixed."""
+    """Class decorator: register ``cls`` under ``name`` with some constructor options fixed.
+
+    Examples
+    --------
+    >>> @register_detector("constant")
+    ... class Constant(Detector):
+    ...     def forward(self, batch, inference=False):
+    ...         return {"logits": torch.zeros(len(batch["image"]), 2)}
+    >>> create_model("constant")(dict(image=torch.zeros(3, 3, 8, 8)))["logits"].shape
+    torch.Size([3, 2])
+    >>> _ = _DETECTORS.pop("constant")
+    """
 
     def decorate(cls: type[Detector]) -> type[Detector]:
         _DETECTORS[name] = (cls, dict(fixed))
@@ -69,7 +89,13 @@ def register_detector(name: str, **fixed: Any) -> Callable[[type[Detector]], typ
 
 
 def list_models() -> list[str]:
-    """Registered detector names."""
+    """Registered detector names.
+
+    Examples
+    --------
+    >>> list_models()
+    ['efficientnet_b3', 'efficientnet_b4', 'pgfdd', 'plain', 'resnet50', 'xception']
+    """
     return sorted(_DETECTORS)
 
 
@@ -80,7 +106,13 @@ def _entry(name: str) -> tuple[type[Detector], dict[str, Any]]:
 
 
 def model_options(name: str) -> dict[str, Any]:
-    """The options ``name`` accepts and their defaults (keyword-only constructor parameters)."""
+    """The options ``name`` accepts and their defaults (keyword-only constructor parameters).
+
+    Examples
+    --------
+    >>> model_options("plain")["loss"], "backbone" in model_options("xception")
+    ('ce', False)
+    """
     cls, fixed = _entry(name)
     params = inspect.signature(cls.__init__).parameters
     return {
@@ -206,7 +238,14 @@ def check_model_config(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_model(name: str, **options: Any) -> Detector:
-    """Build detector ``name``; unknown options raise :class:`ConfigError` naming them."""
+    """Build detector ``name``; unknown options raise :class:`ConfigError` naming them.
+
+    Examples
+    --------
+    >>> model = create_model("plain", backbone="tiny_cnn")
+    >>> model(dict(image=torch.zeros(2, 3, 64, 64)))["logits"].shape
+    torch.Size([2, 2])
+    """
     cls, fixed = _entry(name)
     known = model_options(name)
     unknown = sorted(set(options) - set(known))

@@ -41,6 +41,15 @@ class WeightsReport:
         File keys dropped on purpose (e.g. the 1000-class ImageNet head).
     reshaped : list of str
         2-D pointwise convolution weights reshaped to ``(out, in, 1, 1)``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    >>> report = load_weights(torch.nn.Linear(2, 2), path)
+    >>> report.loaded, report.missing, report.unexpected
+    (2, [], [])
     """
 
     path: str
@@ -69,7 +78,16 @@ def _sha256(path: str) -> str:
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a tensor dict from ``path`` (unwrapping ``state_dict`` / ``model`` and ``module.``
-    prefixes)."""
+    prefixes).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save({"state_dict": {"module.bias": torch.zeros(1)}}, path)
+    >>> list(read_state_dict(path))
+    ['bias']
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
@@ -112,6 +130,19 @@ def load_weights(
         Reshape 2-D ``*pointwise.weight`` tensors to ``(out, in, 1, 1)`` (the Cadene Xception file).
     strict : bool
         Raise :class:`WeightsError` when keys are missing or unexpected; otherwise log a warning.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> weights = {"fc.weight": torch.ones(1, 2), "weight": torch.ones(1, 2),
+    ...            "bias": torch.ones(1)}
+    >>> torch.save(weights, path)
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> load_weights(layer, path, drop_prefixes=("fc.",)).dropped
+    ['fc.weight']
+    >>> layer.weight.tolist()
+    [[1.0, 1.0]]
     """
     path = os.fspath(path)
     state = read_state_dict(path)

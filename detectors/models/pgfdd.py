@@ -134,6 +134,17 @@ class PGFDD(Detector):
         Override single behaviours of the variant.
     loss_weights : dict, optional
         Override entries of :data:`DEFAULT_LOSS_WEIGHTS`.
+
+    Examples
+    --------
+    >>> model = PGFDD(backbone="tiny_cnn", feature_dim=32, head_hidden=16)
+    >>> batch = {"image": torch.randn(4, 3, 64, 64), "label": torch.tensor([0, 0, 1, 1]),
+    ...          "label_specific": torch.tensor([0, 0, 1, 2]), "group": torch.tensor([0, 1, 0, 1])}
+    >>> losses = model.get_losses(batch, model(batch))
+    >>> sorted(losses)
+    ['contrastive', 'demographic', 'fusion', 'overall', 'reconstruction', 'shared', 'specific']
+    >>> model(batch, inference=True)["logits"].shape
+    torch.Size([4, 2])
     """
 
     def __init__(
@@ -188,6 +199,7 @@ class PGFDD(Detector):
         solver = _choose("cvar_solver", cvar_solver, base["cvar_solver"], SOLVERS)
         spec = backbone_spec(backbone)
         self.input_size, self.mean, self.std = spec.input_size, spec.mean, spec.std
+        self.input_multiple = 32  # the decoder upsamples the 1/32 feature map by 32
         self.num_groups, self.num_specific = num_groups, num_specific
         unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
