@@ -46,10 +46,11 @@ def set_threads(threads: int | str, device: torch.device) -> int:
     """Set torch's CPU threads for this process; returns the number in force.
 
     ``auto``: leave torch's choice when ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per
-    process); otherwise one thread per process on a GPU (the CPU only feeds it) and, on the
-    CPU, the cores available to this process divided by the processes on this machine
-    (``LOCAL_WORLD_SIZE``), at most 4. An integer is used as given. See the README's "Speed"
-    section for measurements.
+    process); one thread on a GPU (the CPU only feeds it); on the CPU, this process's share of
+    the idle cores - the cores available to it, less the one-minute load average, divided by
+    the processes on this machine (``LOCAL_WORLD_SIZE``) - at least 1 and at most 4. On a busy
+    machine more threads than idle cores make every step wait for the slowest thread (measured
+    in the README's "Speed" section: 25 to 50 times slower). An integer is used as given.
 
     Examples
     --------
@@ -65,8 +66,9 @@ def set_threads(threads: int | str, device: torch.device) -> int:
             threads = 1
         else:
             available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
             local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-            threads = min(4, max(1, available // local))
+            threads = min(4, max(1, int(available - busy) // local))
     torch.set_num_threads(int(threads))
     return torch.get_num_threads()
 

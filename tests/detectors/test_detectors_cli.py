@@ -215,7 +215,7 @@ def test_resume_refuses_changed_settings_naming_them(capsys, one_epoch_run, smal
     code, _, err = _run(capsys, argv + ["train.epochs=2", "optim.lr=0.01", "model.tau1=0.01"])
     assert code == 2 and err == [
         f"detectors.train: error: --resume {one_epoch_run / 'last.pt'}: the checkpoint was "
-        "trained with other settings (optim.lr: 0.001 -> 0.01, model.tau1: None -> 0.01); "
+        "trained with other settings (optim.lr: 0.002 -> 0.01, model.tau1: None -> 0.01); "
         "resume with the checkpoint's values, or start a new run"
     ]
     assert (one_epoch_run / "config.yaml").read_text() == before  # nothing rewritten
@@ -263,17 +263,21 @@ def test_threads_are_set_per_process_and_logged(small_data, tmp_path, caplog):
         torch.set_num_threads(previous)
 
 
-def test_auto_threads_divide_the_cores_among_local_processes(monkeypatch):
+def test_auto_threads_share_the_idle_cores_among_local_processes(monkeypatch):
     from detectors._trainer import set_threads
 
     previous = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    load = [0.0]
+    monkeypatch.setattr("os.getloadavg", lambda: (load[0], 0.0, 0.0), raising=False)
     try:
         monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
         assert set_threads("auto", torch.device("cpu")) == 2
         monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
         assert set_threads("auto", torch.device("cpu")) == 4  # capped
+        load[0] = 15.2  # a busy machine: one thread
+        assert set_threads("auto", torch.device("cpu")) == 1
         assert set_threads("auto", torch.device("cuda")) == 1  # the CPU only feeds the GPU
         monkeypatch.setenv("OMP_NUM_THREADS", "3")
         torch.set_num_threads(3)

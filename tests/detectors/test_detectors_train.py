@@ -224,7 +224,7 @@ def test_run_folder_holds_config_summary_and_checkpoints(two_epoch_run, small_da
     ):
         assert column in rows[0]
     assert [float(r["lr"]) for r in rows] == pytest.approx(
-        [0.001, 0.0005]
+        [0.002, 0.001]
     )  # StepLR(1, 0.5) stepped per epoch
     last = torch.load(two_epoch_run / "last.pt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2 and not any(k.startswith("module.") for k in last["model"])
