@@ -146,19 +146,23 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[
 
 def check_resume(old: dict[str, Any], new: dict[str, Any], source: str) -> list[str]:
     """Refuse a resumption whose settings differ from the checkpoint's, except
-    :data:`RESUMABLE_CHANGES`; returns the accepted changes as log lines.
+    :data:`RESUMABLE_CHANGES` and keys the checkpoint's configuration does not have (added to
+    ``detectors`` later); returns the accepted changes as log lines.
 
     Examples
     --------
     >>> check_resume({"train": {"epochs": 3}}, {"train": {"epochs": 6}}, "RUN/last.pt")
     ['train.epochs: 3 -> 6']
+    >>> check_resume({"seed": 5}, {"seed": 5, "train": {"threads": 1}}, "RUN/last.pt")
+    ['train.threads: None -> 1']
     >>> check_resume({"optim": {"lr": 0.1}}, {"optim": {"lr": 0.2}}, "RUN/last.pt")
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
     detectors._errors.ConfigError: --resume RUN/last.pt: the checkpoint was trained with ...
     """
     changes = config_changes(old, new)
-    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES}
+    known = _flatten(old)  # keys added to the configuration after the checkpoint are accepted
+    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES and k in known}
     if refused:
         listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
         raise ConfigError(
