@@ -146,8 +146,8 @@ def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[
 
 def check_resume(old: dict[str, Any], new: dict[str, Any], source: str) -> list[str]:
     """Refuse a resumption whose settings differ from the checkpoint's, except
-    :data:`RESUMABLE_CHANGES` and keys the checkpoint's configuration does not have (added to
-    ``detectors`` later); returns the accepted changes as log lines.
+    :data:`RESUMABLE_CHANGES` and keys outside ``model`` that the checkpoint's configuration
+    does not have (added to ``detectors`` later); returns the accepted changes as log lines.
 
     Examples
     --------
@@ -161,8 +161,14 @@ def check_resume(old: dict[str, Any], new: dict[str, Any], source: str) -> list[
     detectors._errors.ConfigError: --resume RUN/last.pt: the checkpoint was trained with ...
     """
     changes = config_changes(old, new)
-    known = _flatten(old)  # keys added to the configuration after the checkpoint are accepted
-    refused = {k: v for k, v in changes.items() if k not in RESUMABLE_CHANGES and k in known}
+    known = _flatten(old)
+    refused = {
+        k: v
+        for k, v in changes.items()
+        # keys added to the defaults after the checkpoint was written are accepted; an absent
+        # model option is the detector's default, so setting it now is a change
+        if k not in RESUMABLE_CHANGES and (k in known or k.startswith("model."))
+    }
     if refused:
         listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in refused.items())
         raise ConfigError(
@@ -170,6 +176,20 @@ def check_resume(old: dict[str, Any], new: dict[str, Any], source: str) -> list[
             "resume with the checkpoint's values, or start a new run"
         )
     return [f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items()]
+
+
+def _refuse_early(cfg: dict[str, Any], run_dir: Path, *, resuming: bool, overwrite: bool) -> None:
+    """The checks that need no torch: a run folder in use, no data folder."""
+    if not resuming and not overwrite and holds_run(run_dir):
+        raise ConfigError(
+            f"run_dir {run_dir} already holds a run: pass --resume to continue it, "
+            "--overwrite to start again, or another run_dir"
+        )
+    if not cfg["data"]["root"]:
+        raise ConfigError(
+            "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, "
+            "realtrain.csv, fakeval.csv and realval.csv"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,16 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, overrides)
     run_dir = Path(cfg["run_dir"])
     resume_path = args.resume_from or (run_dir / "last.pt" if args.resume else None)
-    if not args.print_config and resume_path is None and holds_run(run_dir) and not args.overwrite:
-        raise ConfigError(
-            f"run_dir {run_dir} already holds a run: pass --resume to continue it, "
-            "--overwrite to start again, or another run_dir"
-        )
-    if not args.print_config and not cfg["data"]["root"]:
-        raise ConfigError(
-            "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, "
-            "realtrain.csv, fakeval.csv and realval.csv"
-        )
+    if not args.print_config:
+        _refuse_early(cfg, run_dir, resuming=resume_path is not None, overwrite=args.overwrite)
     from .models import check_model_config  # imports torch: after the quick checks
 
     cfg["model"] = check_model_config(cfg["model"])
