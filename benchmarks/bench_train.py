@@ -6,6 +6,7 @@ Usage (with the package installed, e.g. ``pip install -e .[detectors]``, or ``PY
     python benchmarks/bench_train.py                       # CPU: tiny backbone at 64 px
     python benchmarks/bench_train.py --device cuda         # GPU: Xception PG-FDD at 256 px
     python benchmarks/bench_train.py --backbone xception --size 256 --batch 16
+    python benchmarks/bench_train.py --threads 2            # CPU threads (default: auto, as train)
 
 Figures (the last line is one JSON object holding all of them):
 
@@ -34,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from detectors._engine import plain_step, sam_step, to_device
+from detectors._trainer import set_threads
 from detectors.data import PairDataset, build_transform, collate_pairs, read_training_tables
 from detectors.models import create_model
 from detectors.predict import predict
@@ -196,6 +198,11 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--loader-epochs", type=int, default=2)
     p.add_argument("--predict-batch", type=int, default=64)
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="CPU threads of this process: auto (the training default, train.threads) or N",
+    )
     args = p.parse_args()
     cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
     args.device = ("cuda" if cuda else "cpu") if args.device == "auto" else args.device
@@ -205,28 +212,35 @@ def main() -> int:
     args.batch = args.batch or (16 if cuda else 4)
     if cuda:
         torch.backends.cudnn.benchmark = True
+    threads = set_threads(args.threads if args.threads == "auto" else int(args.threads), device)
 
     steps = time_steps(args, device)
     model_rate = 2 * args.batch / steps["sam"]
     print(
-        f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio {steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)"
+        f"SAM step {steps['sam'] * 1e3:.1f} ms, plain step {steps['plain'] * 1e3:.1f} ms, ratio "
+        f"{steps['sam'] / steps['plain']:.3f} (floor 2.0, target <= 2.1)"
     )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate(data, args.images, size=args.size, seed=0)
         rate = loader_rate(args, data)
         print(
-            f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes {model_rate:.0f} images/s"
+            f"data loader {rate:.0f} images/s with {args.workers} worker(s); a SAM step consumes "
+            f"{model_rate:.0f} images/s"
         )
         pred = predict_overhead(args, data, device, Path(tmp))
     print(
-        f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward {pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% (target <= 10%)"
+        f"predict {pred['predict_images_per_s']:.0f} images/s vs bare forward "
+        f"{pred['bare_images_per_s']:.0f} images/s: overhead {pred['overhead'] * 100:.1f}% "
+        "(target <= 10%)"
     )
     figures = {
         "device": torch.cuda.get_device_name(device)
         if cuda
-        else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        else f"cpu ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads)",
         "backbone": args.backbone,
+        "threads": threads,
         "input_size": args.size,
         "pairs_per_step": args.batch,
         "amp": args.amp,

@@ -1,4 +1,5 @@
-"""detectors: the PG-FDD deepfake-detector pipeline (data, models, losses, SAM, training, inference).
+"""detectors: the PG-FDD deepfake-detector pipeline (data, models, losses, SAM, training,
+inference).
 
 Entry points: ``python -m detectors.train``, ``python -m detectors.predict``,
 ``python -m detectors.synth``. Predictions are written in the form

@@ -49,7 +49,8 @@ def load_checkpoint(
         )
     if ckpt.get("format_version", 0) > FORMAT_VERSION:
         raise WeightsError(
-            f"{path}: checkpoint format {ckpt['format_version']} is newer than this code ({FORMAT_VERSION})"
+            f"{path}: checkpoint format {ckpt['format_version']} is newer than this code "
+            f"({FORMAT_VERSION})"
         )
     return ckpt
 
@@ -68,7 +69,7 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> Detector:
     result = model.load_state_dict(ckpt["model"], strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise WeightsError(
-            f"checkpoint does not fit model {ckpt['model_name']!r}: missing {result.missing_keys[:3]}, "
-            f"unexpected {result.unexpected_keys[:3]}"
+            f"checkpoint does not fit model {ckpt['model_name']!r}: missing "
+            f"{result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}"
         )
     return model

@@ -43,7 +43,8 @@ class DistInfo:
 
 
 def resolve_device(name: str, info: DistInfo) -> torch.device:
-    """``auto`` -> ``cuda:<local rank>`` when CUDA is available, else ``cpu``; explicit names checked."""
+    """``auto`` -> ``cuda:<local rank>`` when CUDA is available, else ``cpu``; explicit names
+    checked."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -59,7 +60,8 @@ def resolve_device(name: str, info: DistInfo) -> torch.device:
 
 
 def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
-    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); gloo on CPU, NCCL on CUDA."""
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); gloo on CPU, NCCL on
+    CUDA."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     info = DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
     device = resolve_device(device_name, info)

@@ -16,7 +16,8 @@ __all__ = ["to_device", "autocast", "sam_step", "plain_step", "run_inference"]
 
 
 def to_device(batch: dict[str, Any], device: torch.device, mean=None, std=None) -> dict[str, Any]:
-    """Move the tensors of a batch dict (non-blocking) and normalise a uint8 ``image`` with ``mean``/``std``."""
+    """Move the tensors of a batch dict (non-blocking) and normalise a uint8 ``image`` with
+    ``mean``/``std``."""
     out = {
         k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()
     }

@@ -1,29 +1,67 @@
-"""Validation metrics computed during training (the full audit is :mod:`fairaudit`'s job)."""
+"""Validation metrics computed during training, by :func:`fairaudit.audit` (one implementation of
+AUC and of the fairness gaps in the repository)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+import pandas as pd
 
-__all__ = ["validation_metrics"]
+from .data import GROUP_CODINGS
+
+__all__ = ["validation_metrics", "VALIDATION_GAPS"]
+
+#: gaps logged for every attribute family (gender, race, gender+race)
+VALIDATION_GAPS = ("auc_range", "fpr_range", "tpr_range", "equalized_odds", "demographic_parity")
+
+
+def _attributes(groups: np.ndarray, dataset: str) -> pd.DataFrame:
+    coding = GROUP_CODINGS[dataset]
+    gender = np.array(["female" if g == "nonmale" else g for g, _ in coding])
+    race = np.array([r for _, r in coding])
+    return pd.DataFrame({"gender": gender[groups], "race": race[groups]})
 
 
 def validation_metrics(
-    labels: np.ndarray, prob_fake: np.ndarray, groups: np.ndarray, threshold: float = 0.5
+    labels: np.ndarray,
+    prob_fake: np.ndarray,
+    groups: np.ndarray,
+    dataset: str = "ff++",
+    threshold: float = 0.5,
 ) -> dict[str, float]:
-    """AUC, accuracy and the FPR gap across groups.
+    """Overall AUC and accuracy, and the gaps of :data:`VALIDATION_GAPS` for every family.
 
-    ``fpr_gap = max_g FPR_g - min_g FPR_g`` over the groups that have at least one
-    real image, with ``FPR_g`` the fraction of group g's reals scored
-    ``p(fake) >= threshold``. NaN when fewer than two groups qualify.
+    ``groups`` are intersectional ids of ``dataset``'s coding; they are turned into
+    ``gender`` and ``race`` columns and audited by :func:`fairaudit.audit` (no bootstrap) on
+    ``p(fake)`` with ``threshold``. Keys: ``auc``, ``acc`` and ``<family>_<gap>`` such as
+    ``gender_fpr_range`` or ``gender+race_equalized_odds``; NaN where undefined (e.g. a family
+    with a single group, or one class only).
+
+    Examples
+    --------
+    >>> labels = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    >>> prob = np.array([0.1, 0.6, 0.8, 0.9, 0.2, 0.3, 0.4, 0.7])
+    >>> groups = np.array([1, 1, 1, 1, 5, 5, 5, 5])  # male,white and nonmale,white
+    >>> m = validation_metrics(labels, prob, groups)
+    >>> m["auc"], m["acc"], m["gender_fpr_range"], m["gender_tpr_range"]
+    (0.9375, 0.75, 0.5, 0.5)
+    >>> bool(np.isnan(m["race_fpr_range"]))  # one race only
+    True
     """
-    labels = np.asarray(labels)
-    pred = np.asarray(prob_fake) >= threshold
-    auc = float(roc_auc_score(labels, prob_fake)) if len(np.unique(labels)) == 2 else float("nan")
-    fprs = [
-        pred[(groups == g) & (labels == 0)].mean()
-        for g in np.unique(groups)
-        if ((groups == g) & (labels == 0)).any()
-    ]
-    gap = float(max(fprs) - min(fprs)) if len(fprs) >= 2 else float("nan")
-    return {"auc": auc, "acc": float((pred == (labels == 1)).mean()), "fpr_gap": gap}
+    import fairaudit
+
+    result = fairaudit.audit(
+        np.asarray(labels),
+        np.asarray(prob_fake, dtype=np.float64),
+        _attributes(np.asarray(groups), dataset),
+        scores="prob",
+        threshold=threshold,
+        n_boot=0,
+    )
+    overall = result.groups.loc["overall"].iloc[0]
+    metrics = {"auc": float(overall["auc"]), "acc": float(overall["accuracy"])}
+    gaps = result.gaps.set_index(["family", "name"])["value"]
+    for family in ("gender", "race", "gender+race"):
+        for gap in VALIDATION_GAPS:
+            key = (family, gap)
+            metrics[f"{family}_{gap}"] = float(gaps[key]) if key in gaps.index else float("nan")
+    return metrics

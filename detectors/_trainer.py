@@ -25,6 +25,7 @@ from ._metrics import validation_metrics
 from ._seeding import rng_state, seed_everything, set_rng_state
 from .config import dump_config
 from .data import (
+    GROUP_CODINGS,
     PairDataset,
     build_transform,
     check_dataset,
@@ -36,9 +37,40 @@ from .data import (
 from .models import create_model, model_options
 from .sam import SAM
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "set_threads"]
 
 log = logging.getLogger("detectors.train")
+
+
+def set_threads(threads: int | str, device: torch.device) -> int:
+    """Set torch's CPU threads for this process; returns the number in force.
+
+    ``auto``: leave torch's choice when ``OMP_NUM_THREADS`` is set (torchrun sets it to 1 per
+    process); one thread on a GPU (the CPU only feeds it); on the CPU, this process's share of
+    the idle cores - the cores available to it, less the one-minute load average, divided by
+    the processes on this machine (``LOCAL_WORLD_SIZE``) - at least 1 and at most 4. On a busy
+    machine more threads than idle cores make every step wait for the slowest thread (measured
+    in the README's "Speed" section: 25 to 50 times slower). An integer is used as given.
+
+    Examples
+    --------
+    >>> previous = torch.get_num_threads()
+    >>> set_threads(1, torch.device("cpu"))
+    1
+    >>> torch.set_num_threads(previous)
+    """
+    if threads == "auto":
+        if os.environ.get("OMP_NUM_THREADS"):
+            return torch.get_num_threads()
+        if device.type == "cuda":
+            threads = 1
+        else:
+            available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+            local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+            threads = min(4, max(1, int(available - busy) // local))
+    torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -89,31 +121,48 @@ class Trainer:
         data = self.cfg["data"]
         if not data["root"]:
             raise ConfigError(
-                "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, realtrain.csv, fakeval.csv and realval.csv"
+                "data.root is not set: pass data.root=DIR, a folder holding faketrain.csv, "
+                "realtrain.csv, fakeval.csv and realval.csv"
             )
         skip = bool(data["skip_bad_images"])
-        read_tables, self._make_pairs = self._pair_source(data["fakes"])
+        read_tables, self._make_pairs = self._pair_source(data["fakes"], data["sbi"])
         self.train_tables = read_tables(
             data["root"], "train", dataset=self.dataset, skip_missing=skip
         )
         self.val_tables = read_tables(data["root"], "val", dataset=self.dataset, skip_missing=skip)
         self.missing_images = sum(t.skipped for t in self.train_tables + self.val_tables)
+        counts = group_counts(list(self.train_tables), num_groups(self.dataset))
+        empty = [
+            f"{g},{r}" for i, (g, r) in enumerate(GROUP_CODINGS[self.dataset]) if counts[i] == 0
+        ]
+        if empty:
+            log.warning(
+                "group(s) %s of the %s coding have no training rows: the detector never sees "
+                "them in training and LDAM gives them the largest margin",
+                ", ".join(empty),
+                self.dataset,
+            )
 
     @staticmethod
-    def _pair_source(fakes: str) -> tuple[Any, Any]:
+    def _pair_source(fakes: str, sbi: dict[str, bool]) -> tuple[Any, Any]:
         """(table reader, pair dataset factory) for ``data.fakes``: the CSV fakes, or
-        self-blended fakes made on the fly from the reals (:mod:`detectors.sbi`)."""
+        self-blended fakes made on the fly from the reals (:mod:`detectors.sbi`, with the
+        ``data.sbi`` options)."""
         if fakes == "csv":
             return read_training_tables, PairDataset
         try:
-            from .sbi import SelfBlendedPairDataset, read_sbi_tables
+            from .sbi import BlendOptions, SelfBlendedPairDataset, read_sbi_tables
         except ImportError as exc:
             raise ConfigError(
                 f"data.fakes=sbi needs detectors.sbi and its dependencies: {exc}"
             ) from None
 
+        blend = BlendOptions(erode_mask=sbi["erode_mask"], elastic_source=sbi["elastic_source"])
+
         def self_blended(fakes_table, reals, transform, **options):
-            return SelfBlendedPairDataset(reals, transform, **options)
+            return SelfBlendedPairDataset(
+                reals, transform, options=blend, post_augment=sbi["post_augment"], **options
+            )
 
         return read_sbi_tables, self_blended
 
@@ -124,7 +173,8 @@ class Trainer:
         n_groups = num_groups(self.dataset)
         if options.get("num_groups", n_groups) != n_groups:
             raise ConfigError(
-                f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has {n_groups} groups"
+                f"model.num_groups={options['num_groups']} but data.dataset={self.dataset} has "
+                f"{n_groups} groups"
             )
         if "num_groups" in known:
             options["num_groups"] = n_groups
@@ -134,12 +184,41 @@ class Trainer:
             )  # LDAM counts from the CSVs
         return name, options
 
+    def _check_specific_labels(self, model: nn.Module) -> None:
+        """Every fake's ``spe_label`` must be a class of the specific head (0 is real)."""
+        classes = getattr(model, "num_specific", None)
+        if classes is None:
+            return
+        for table in (self.train_tables[0], self.val_tables[0]):  # the fakes (sbi: reals, skipped)
+            bad = np.flatnonzero((table.specific < 1) | (table.specific >= classes))
+            if (table.labels == 1).all() and bad.size:
+                i = int(bad[0])
+                raise DataError(
+                    f"{table.describe_row(i)}: spe_label {int(table.specific[i])} is not a "
+                    f"manipulation id of the model (1..{classes - 1}: model.num_specific="
+                    f"{classes} classes, 0 being real); {bad.size} such row(s)"
+                )
+
     def _build_model(self) -> nn.Module:
         self.model_name, self.model_options = self._model_options()
         model = create_model(self.model_name, **self.model_options)
+        self._check_specific_labels(model)
         if "group_counts" in self.model_options:
             log.info("group counts from the training CSVs: %s", self.model_options["group_counts"])
+        pretrained = self.model_options.get("pretrained")
+        log.info(
+            "initial weights: %s",
+            f"{pretrained} (ImageNet file, loaded into every backbone)"
+            if pretrained
+            else "random (model.pretrained=none)",
+        )
         self.input_size = int(self.cfg["data"]["input_size"] or model.input_size)
+        multiple = getattr(model, "input_multiple", 1)
+        if self.input_size % multiple:
+            raise ConfigError(
+                f"config key 'data.input_size': {self.model_name} needs a multiple of {multiple} "
+                f"(its decoder rebuilds the image from the feature map), found {self.input_size}"
+            )
         model.to(self.device)
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -155,9 +234,8 @@ class Trainer:
         skip = bool(data["skip_bad_images"])
         train_tf = build_transform(self.input_size, data["augment"])
         eval_tf = build_transform(self.input_size)
-        if (
-            data["fakes"] == "sbi"
-        ):  # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
+        if data["fakes"] == "sbi":
+            # one augmentation draw shared by each real and its fake (detectors.sbi.shared_augment)
             self.train_set = self._make_pairs(
                 *self.train_tables, eval_tf, seed=self.seed, skip_bad=skip, augment=data["augment"]
             )
@@ -238,21 +316,25 @@ class Trainer:
             "versions": {"detectors": __version__, "torch": str(torch.__version__)},
         }
 
-    def resume(self, path: str | os.PathLike) -> None:
+    def resume(self, checkpoint: str | os.PathLike | dict[str, Any], source: str = "") -> None:
         """Restore model, optimizer (with the base optimizer's momentum), scheduler, scaler, epoch,
-        best metric and generator states from a checkpoint written by this trainer."""
-        ckpt = load_checkpoint(path, map_location=self.device)
-        mine = {
-            k: v for k, v in self.model_options.items() if k not in ("pretrained", "group_counts")
-        }
-        theirs = {
-            k: v
-            for k, v in ckpt.get("model_options", {}).items()
-            if k not in ("pretrained", "group_counts")
-        }
-        if ckpt["model_name"] != self.model_name or mine != theirs:
+        best metric and generator states from a checkpoint written by this trainer (a path, or
+        the loaded dict). Settings that differ from the checkpoint's are refused, except those
+        of :data:`detectors.train.RESUMABLE_CHANGES`, which are applied and logged."""
+        from .train import check_resume
+
+        if isinstance(checkpoint, dict):
+            ckpt, path = checkpoint, source or "checkpoint"
+        else:
+            ckpt, path = load_checkpoint(checkpoint, map_location="cpu"), str(checkpoint)
+        if "config" in ckpt:
+            accepted = check_resume(ckpt["config"], self.cfg, path)
+            if accepted:
+                log.info("resuming with changed settings: %s", "; ".join(accepted))
+        if ckpt["model_name"] != self.model_name:
             raise ConfigError(
-                f"--resume {path}: the checkpoint holds model {ckpt['model_name']} {theirs}, the config asks for {self.model_name} {mine}"
+                f"--resume {path}: the checkpoint holds model {ckpt['model_name']}, the config "
+                f"asks for {self.model_name}"
             )
         unwrap(self.model).load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -299,7 +381,8 @@ class Trainer:
         return losses
 
     def epoch_batches(self, epoch: int):
-        """The training batches of ``epoch`` (shuffle, real partners and worker seeds set by the epoch)."""
+        """The training batches of ``epoch`` (shuffle, real partners and worker seeds set by the
+        epoch)."""
         self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)
         self.loader_generator.manual_seed(self.seed * 100_003 + epoch)
@@ -314,7 +397,7 @@ class Trainer:
             self.epoch_batches(epoch),
             total=len(self.train_loader),
             desc=f"epoch {epoch + 1}/{self.cfg['train']['epochs']}",
-            disable=not show,
+            disable=None if show else True,  # None: only when stderr is a terminal
             leave=False,
             dynamic_ncols=True,
         )
@@ -352,7 +435,8 @@ class Trainer:
         return usable
 
     def evaluate(self) -> dict[str, float]:
-        """Validation AUC, accuracy, loss and FPR gap on the fixed validation pairing (all processes)."""
+        """Validation AUC, accuracy, loss and the gaps of every family (:mod:`fairaudit`) on the
+        fixed validation pairing, gathered from all processes."""
         result = run_inference(
             unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"]
         )
@@ -370,7 +454,8 @@ class Trainer:
         if len(labels) == 0:
             raise DataError("no validation image could be read")
         prob = torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy()
-        metrics = {f"val_{k}": v for k, v in validation_metrics(labels, prob, groups).items()}
+        found = validation_metrics(labels, prob, groups, self.dataset)
+        metrics = {f"val_{k}": v for k, v in found.items()}
         metrics["val_loss"] = float(
             torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
         )
@@ -379,7 +464,7 @@ class Trainer:
 
     # ---- the run --------------------------------------------------------------------------------
     def fit(self) -> None:
-        """Train from ``start_epoch`` to ``train.epochs``, validating and checkpointing each epoch."""
+        """Train from ``start_epoch`` to ``train.epochs``; validate and checkpoint every epoch."""
         epochs = int(self.cfg["train"]["epochs"])
         if self.start_epoch >= epochs:
             log.info(
@@ -422,7 +507,8 @@ class Trainer:
             barrier()
 
     def prepare_run_dir(self, resuming: bool) -> None:
-        """Create the run folder, write the resolved config; on resume drop summary rows after the checkpoint."""
+        """Create the run folder, write the resolved config; on resume drop summary rows after the
+        checkpoint."""
         if not self.info.is_main:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)

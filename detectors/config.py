@@ -10,6 +10,7 @@ one-line :class:`~detectors.ConfigError` naming the key and the known ones.
 from __future__ import annotations
 
 import copy
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,7 +19,7 @@ import yaml
 
 from ._errors import ConfigError
 
-__all__ = ["DEFAULTS", "list_presets", "load_config", "parse_overrides", "dump_config"]
+__all__ = ["DEFAULTS", "as_number", "dump_config", "list_presets", "load_config", "parse_overrides"]
 
 DEFAULTS: dict[str, Any] = {
     "seed": 5,
@@ -27,12 +28,15 @@ DEFAULTS: dict[str, Any] = {
     "data": {
         "root": None,  # folder with faketrain/realtrain/fakeval/realval.csv
         "dataset": "ff++",  # group coding of spec section 7
-        "fakes": "csv",  # csv: fakes from fake*.csv | sbi: each real paired with its self-blended fake
+        # csv: fakes from fake*.csv | sbi: each real paired with its self-blended fake
+        "fakes": "csv",
         "input_size": None,  # None: the model's own input size
         "batch_size": 16,  # pairs per step and process: 2 x batch_size images
         "num_workers": 4,
         "skip_bad_images": False,
         "augment": {"flip": False, "color": False, "jpeg": False, "blur": False},
+        # data.fakes=sbi: the SBI paper's procedure; false / true reproduce the former one
+        "sbi": {"post_augment": True, "erode_mask": True, "elastic_source": False},
     },
     "model": {"name": "pgfdd"},  # further keys: the detector's constructor options
     "optim": {
@@ -49,7 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 100,
         "amp": "none",  # none | bf16 | fp16 (fp16 is refused with SAM)
         "deterministic": False,
-        "progress": True,
+        "progress": True,  # a progress bar within each epoch when stderr is a terminal
+        "threads": "auto",  # CPU threads per process: auto | N (see README, "Speed")
         "find_unused_parameters": False,  # DDP option
     },
 }
@@ -60,11 +65,35 @@ _CHOICES = {
     ("data", "fakes"): ("csv", "sbi"),
 }
 
+#: keys whose default is ``None`` and the type of their other values
+_NULLABLE = {"data.root": str, "data.input_size": int}
+
+#: lower bounds of numeric keys: (minimum, what the message says is expected)
+_MINIMA = {
+    "seed": (0, "an integer >= 0"),
+    "data.input_size": (32, "an integer >= 32"),
+    "data.batch_size": (1, "at least 1"),
+    "data.num_workers": (0, "an integer >= 0"),
+    "optim.rho": (0.0, "a number >= 0"),
+    "optim.lr": (1e-300, "a number > 0"),
+    "optim.momentum": (0.0, "a number >= 0"),
+    "optim.weight_decay": (0.0, "a number >= 0"),
+    "sched.step_size": (1, "at least 1"),
+    "sched.gamma": (1e-300, "a number > 0"),
+    "train.epochs": (1, "at least 1"),
+}
+
 _PRESET_PACKAGE = "detectors.presets"
 
 
 def list_presets() -> list[str]:
-    """Names of the shipped presets (``detectors/presets/*.yaml``)."""
+    """Names of the shipped presets (``detectors/presets/*.yaml``).
+
+    Examples
+    --------
+    >>> list_presets()
+    ['pgfdd-ff++', 'tiny']
+    """
     files = resources.files(_PRESET_PACKAGE).iterdir()
     return sorted(f.name[: -len(".yaml")] for f in files if f.name.endswith(".yaml"))
 
@@ -98,14 +127,24 @@ def _load_source(config: str | Path | None) -> dict[str, Any]:
     name = str(config)
     if name not in list_presets():
         raise ConfigError(
-            f"--config {config}: neither a YAML file nor a preset (presets: {', '.join(list_presets())})"
+            f"--config {config}: neither a YAML file nor a preset (presets: "
+            f"{', '.join(list_presets())})"
         )
     text = resources.files(_PRESET_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     return _read_yaml(text, name)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """Turn ``["a.b=1", "c=x"]`` into ``{"a": {"b": 1}, "c": "x"}``; values are parsed as YAML."""
+    """Turn ``["a.b=1", "c=x"]`` into ``{"a": {"b": 1}, "c": "x"}``; values are parsed as YAML.
+
+    Numbers in notations YAML reads as text (``1e-3``) are converted when the configuration
+    is checked (:func:`load_config`).
+
+    Examples
+    --------
+    >>> parse_overrides(["train.epochs=3", "optim.lr=1e-3", "run_dir=RUN"])
+    {'train': {'epochs': 3}, 'optim': {'lr': '1e-3'}, 'run_dir': 'RUN'}
+    """
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -147,50 +186,102 @@ def _merge(
             base[key] = copy.deepcopy(value)
 
 
+def as_number(value: Any, integer: bool = False) -> int | float | None:
+    """``value`` as a finite number, accepting every notation Python's ``int``/``float`` accept
+    in a string (YAML 1.1 reads ``1e-3`` as text); ``None`` when it is not one.
+
+    Examples
+    --------
+    >>> as_number("1e-3"), as_number("1_000", integer=True), as_number("3.0", integer=True)
+    (0.001, 1000, 3)
+    >>> as_number("abc"), as_number(2.5, integer=True), as_number(True), as_number("nan")
+    (None, None, None, None)
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text, 0)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, float) or not math.isfinite(value):
+        return None
+    if integer:
+        return int(value) if value.is_integer() else None
+    return value
+
+
+def _check_leaf(dotted: str, value: Any, default: Any) -> tuple[Any, str | None]:
+    """``(coerced value, error or None)`` of one key against its default's type."""
+    kind = _NULLABLE.get(dotted, type(default))
+    if value is None and (dotted in _NULLABLE or default is None):
+        return None, None
+    if dotted == "train.threads":
+        number = as_number(value, integer=True)
+        if value == "auto" or (number is not None and number >= 1):
+            return (value if value == "auto" else number), None
+        return (
+            value,
+            f"config key 'train.threads': expected auto or an integer >= 1, found {value!r}",
+        )
+    if kind is bool:
+        if isinstance(value, bool):
+            return value, None
+        return value, f"config key {dotted!r}: expected true or false, found {value!r}"
+    if kind in (int, float):
+        number = as_number(value, integer=kind is int)
+        if number is None:
+            what = "an integer" if kind is int and as_number(value) is not None else "a number"
+            return value, f"config key {dotted!r}: expected {what}, found {value!r}"
+        low = _MINIMA.get(dotted)
+        if low is not None and number < low[0]:
+            return value, f"config key {dotted!r}: expected {low[1]}, found {value!r}"
+        return (float(number) if kind is float else number), None
+    if kind is str:
+        if not isinstance(value, str):
+            return value, f"config key {dotted!r}: expected a string, found {value!r}"
+        choices = _CHOICES.get(tuple(dotted.split(".")))
+        if choices and value not in choices:
+            return value, (
+                f"config key {dotted!r}: expected one of {', '.join(choices)}, found {value!r}"
+            )
+    return value, None
+
+
 def _check_types(cfg: dict[str, Any]) -> None:
-    def walk(defaults: Mapping[str, Any], values: Mapping[str, Any], prefix: str) -> None:
+    """Check (and coerce) every key against its default's type; all errors at once, one line
+    each."""
+    errors: list[str] = []
+
+    def walk(defaults: Mapping[str, Any], values: dict[str, Any], prefix: str) -> None:
         for key, default in defaults.items():
-            value = values[key]
             dotted = f"{prefix}{key}"
             if isinstance(default, dict):
                 if dotted != "model":
-                    walk(default, value, f"{dotted}.")
-            elif isinstance(default, bool):
-                if not isinstance(value, bool):
-                    raise ConfigError(
-                        f"config key {dotted!r}: expected true or false, found {value!r}"
-                    )
-            elif isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"config key {dotted!r}: expected a number, found {value!r}")
-                if isinstance(default, int) and not isinstance(value, int):
-                    raise ConfigError(
-                        f"config key {dotted!r}: expected an integer, found {value!r}"
-                    )
-            choices = _CHOICES.get(tuple(dotted.split(".")))
-            if choices and value not in choices:
-                raise ConfigError(
-                    f"config key {dotted!r}: expected one of {', '.join(choices)}, found {value!r}"
-                )
+                    walk(default, values[key], f"{dotted}.")
+                continue
+            values[key], error = _check_leaf(dotted, values[key], default)
+            if error:
+                errors.append(error)
 
     walk(DEFAULTS, cfg, "")
-    if cfg["train"]["epochs"] < 1:
-        raise ConfigError(
-            f"config key 'train.epochs': expected at least 1, found {cfg['train']['epochs']}"
-        )
-    if cfg["data"]["batch_size"] < 1:
-        raise ConfigError(
-            f"config key 'data.batch_size': expected at least 1, found {cfg['data']['batch_size']}"
-        )
     if not isinstance(cfg["model"].get("name"), str):
-        raise ConfigError(
+        errors.append(
             f"config key 'model.name': expected a detector name, found {cfg['model'].get('name')!r}"
         )
-    if cfg["optim"]["sam"] and cfg["train"]["amp"] == "fp16":
-        raise ConfigError(
-            "train.amp=fp16 cannot be combined with optim.sam=true (a GradScaler cannot unscale the "
-            "two SAM passes safely); use train.amp=bf16 or train.amp=none"
+    if cfg["optim"]["sam"] is True and cfg["train"]["amp"] == "fp16":
+        errors.append(
+            "train.amp=fp16 cannot be combined with optim.sam=true (a GradScaler cannot "
+            "unscale the two SAM passes safely); use train.amp=bf16 or train.amp=none"
         )
+    if errors:
+        raise ConfigError("\n".join(errors))
 
 
 def load_config(
@@ -208,8 +299,25 @@ def load_config(
     Returns
     -------
     dict
-        The resolved configuration. Model options are validated later, when the
-        detector is known (:func:`detectors.models.model_options`).
+        The resolved configuration, every key checked against the type of its default
+        (numbers in any notation Python accepts). Model options are checked against the
+        detector's constructor by :func:`detectors.models.check_model_config`.
+
+    Raises
+    ------
+    ConfigError
+        One line per problem.
+
+    Examples
+    --------
+    >>> cfg = load_config("tiny", ["optim.lr=1e-3", "train.epochs=8"])
+    >>> cfg["optim"]["lr"], cfg["train"]["epochs"], cfg["model"]["name"]
+    (0.001, 8, 'pgfdd')
+    >>> load_config("tiny", ["data.input_size=abc", "run_dir=5"])
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: config key 'run_dir': expected a string, found 5
+    config key 'data.input_size': expected a number, found 'abc'
     """
     cfg = copy.deepcopy(DEFAULTS)
     source = _load_source(config)
@@ -231,5 +339,13 @@ def load_config(
 
 
 def dump_config(cfg: Mapping[str, Any]) -> str:
-    """The configuration as YAML text (key order kept)."""
+    """The configuration as YAML text (key order kept).
+
+    Examples
+    --------
+    >>> print(dump_config({"seed": 5, "train": {"epochs": 3}}), end="")
+    seed: 5
+    train:
+      epochs: 3
+    """
     return yaml.safe_dump(dict(cfg), sort_keys=False)

@@ -59,10 +59,10 @@ __all__ = [
 log = logging.getLogger("detectors.demo")
 
 SYNTHETIC_NOTE = (
-    "SYNTHETIC DEMOGRAPHIC LABELS: the gender and race columns of this demo were assigned round-robin "
-    "over the eight FF++ groups, not taken from the people photographed; the fakes are self-blended "
-    "images, not deepfakes. The audit below exercises the pipeline; its group numbers mean nothing "
-    "about real groups or real deepfake detectors."
+    "SYNTHETIC DEMOGRAPHIC LABELS: the gender and race columns of this demo were assigned "
+    "round-robin over the eight FF++ groups, not taken from the people photographed; the fakes "
+    "are self-blended images, not deepfakes. The audit below exercises the pipeline; its group "
+    "numbers mean nothing about real groups or real deepfake detectors."
 )
 _GROUPS = [(g, r) for g in ("male", "female") for r in ("asian", "white", "black", "others")]
 
@@ -85,8 +85,9 @@ def _read_rgb(path: Path) -> np.ndarray:
 def _write_clip(
     path: Path, face: np.ndarray, cutaway: np.ndarray, n: int = 8, size: int = 320
 ) -> None:
-    """An MJPG clip: a slow pan over the top of ``face`` (``size`` x ``size`` window), frames 3 and 6
-    replaced by ``cutaway`` (no face)."""
+    """An MJPG clip: a slow pan over the top of ``face`` (``size`` x ``size`` window).
+
+    Frames 3 and 6 are replaced by ``cutaway`` (no face)."""
     import cv2
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 8.0, (size, size))
@@ -106,9 +107,18 @@ def _write_clip(
 def collect_photos(
     folder: str | Path, *, n_lfw: int = 40, camera: bool = False, clip: bool = True
 ) -> pd.DataFrame:
-    """Write the demo's photos (module docstring) into ``folder``; returns ``path, identity, source``.
+    """Write the demo's photos (module docstring) into ``folder``.
+
+    Returns a table with the columns ``path, identity, source``.
 
     Raises :class:`ConfigError` when scikit-image or matplotlib's sample data is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> photos = collect_photos(tempfile.mkdtemp(), n_lfw=2, clip=False)
+    >>> photos.columns.tolist(), len(photos)
+    (['path', 'identity', 'source'], 4)
     """
     from PIL import Image
 
@@ -169,7 +179,18 @@ def collect_photos(
 
 
 def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
-    """The annotation table of the demo: every photo real, demographics synthetic (round-robin by identity)."""
+    """The annotation table of the demo: every photo real, demographics synthetic (round-robin by
+    identity).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = write_annotations(collect_photos(folder, n_lfw=2, clip=False), f"{folder}/ann.csv")
+    >>> table = pd.read_csv(path)
+    >>> set(table["label"]), set(table["demographics"])
+    ({0}, {'synthetic'})
+    """
     identities = list(dict.fromkeys(photos["identity"]))
     group_of = {ident: _GROUPS[k % len(_GROUPS)] for k, ident in enumerate(identities)}
     table = photos.copy()
@@ -187,7 +208,16 @@ def write_annotations(photos: pd.DataFrame, path: str | Path) -> Path:
 def train_sbi(
     data: str | Path, run_dir: str | Path, *, epochs: int = 3, seed: int = 0, extra: list[str] = ()
 ) -> Path:
-    """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder."""
+    """Train the ``tiny`` preset on ``data`` with self-blended fakes; returns the run folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> train_sbi(tempfile.mkdtemp() + "/no-data", tempfile.mkdtemp())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: data.root .../no-data: not a folder (expected one holding ...)
+    """
     from .train import main as train_main
 
     argv = [
@@ -209,7 +239,14 @@ def train_sbi(
 
 @dataclass
 class DemoResult:
-    """Where the demo wrote each stage, and the audit's exit code and text."""
+    """Where the demo wrote each stage, and the audit's exit code and text.
+
+    Examples
+    --------
+    >>> fields = DemoResult.__dataclass_fields__
+    >>> list(fields)[:4], "audit_exit" in fields
+    (['out', 'photos', 'annotations', 'data'], True)
+    """
 
     out: Path
     photos: Path
@@ -222,6 +259,15 @@ class DemoResult:
     report: Path
     audit_exit: int
     audit_text: str
+
+
+def _check_counts(**counts: int) -> None:
+    least = {"lfw": 0, "n_boot": 0}
+    for option, value in counts.items():
+        if value < least.get(option, 1):
+            raise ConfigError(
+                f"--{option.replace('_', '-')} {value}: expected {least.get(option, 1)} or more"
+            )
 
 
 def run_demo(
@@ -237,7 +283,17 @@ def run_demo(
     n_boot: int = 200,
     progress: bool = False,
 ) -> DemoResult:
-    """Run every stage of the demo into ``out`` (module docstring)."""
+    """Run every stage of the demo into ``out`` (module docstring).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run_demo(tempfile.mkdtemp(), epochs=0)
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: --epochs 0: expected 1 or more
+    """
+    _check_counts(epochs=epochs, frames=frames, workers=workers, lfw=n_lfw, n_boot=n_boot)
     from .prepare import PrepareSettings, prepare
     from .sbi import write_self_blended
 
@@ -313,9 +369,19 @@ def run_demo(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring); returns the exit status.
+
+    Examples
+    --------
+    >>> from detectors._cli import run_cli
+    >>> import tempfile
+    >>> run_cli("detectors.demo", main, ["--out", tempfile.mkdtemp(), "--epochs", "0"])
+    2
+    """
     p = argparse.ArgumentParser(
         prog="python -m detectors.demo",
-        description="Offline demo on real photos shipped by installed wheels: prepare -> self-blended training -> predict -> fairaudit report (synthetic demographic labels).",
+        description="Offline demo on real photos shipped by installed wheels: prepare -> "
+        "self-blended training -> predict -> fairaudit report (synthetic demographic labels).",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
@@ -333,6 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates of the audit")
     args = p.parse_args(argv)
+    _check_counts(
+        epochs=args.epochs,
+        frames=args.frames,
+        workers=args.workers,
+        lfw=args.lfw,
+        n_boot=args.n_boot,
+    )
     setup_logging()
     print(SYNTHETIC_NOTE)
     result = run_demo(

@@ -87,6 +87,20 @@ def predict(
         ``table`` (:class:`ImageTable`, kept rows), ``rows`` (int positions in
         ``table`` that were scored, in file order), ``logits`` (N, 2), ``prob`` (N,),
         ``skipped`` (list of CSV row numbers), ``dataset``, ``checkpoint`` info.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> from detectors.train import main as train
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(f"{root}/data", 40)
+    >>> train(["--config", "tiny", f"data.root={root}/data", f"run_dir={root}/run",
+    ...        "train.epochs=1", "model.name=plain", "model.backbone=tiny_cnn"])
+    0
+    >>> result = predict(f"{root}/run/best.pt", f"{root}/data/test.csv", num_workers=0)
+    >>> result["prob"].shape, float(result["prob"].min()) >= 0
+    ((8,), True)
     """
     dev = resolve_device(device, DistInfo())
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
@@ -157,7 +171,19 @@ def write_seed_layout(
 ) -> None:
     """The research code's per-group files: ``<gender>,<race>labels.npy`` and
     ``<gender>,<race>predictions.npy`` (the raw class-1 logit ``logits[:, 1]``), one pair per group
-    of the coding (empty arrays for absent groups, as the research code writes them)."""
+    of the coding (empty arrays for absent groups, as the research code writes them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> logits = np.array([[0.0, 1.0], [0.5, -1.0]])
+    >>> write_seed_layout(folder, np.array([1, 0]), np.array([0, 5]), logits, "ff++")
+    >>> np.load(folder / "male,asianpredictions.npy").tolist()  # the raw class-1 logit
+    [1.0]
+    >>> np.load(folder / "nonmale,whitelabels.npy").tolist()
+    [0]
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for gid, name in enumerate(group_names(dataset)):
         mask = groups == gid
@@ -178,6 +204,15 @@ def aggregate_videos(
     The video's label must be the same on every frame; its demographic columns
     are taken from its first frame. Returns frame/labels/logits/prob per video, in
     order of first appearance.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"video_id": ["a", "a", "b"]})
+    >>> logits = np.zeros((3, 2))
+    >>> prob = np.array([0.2, 0.6, 0.1])
+    >>> out = aggregate_videos(frame, "video_id", np.array([1, 1, 0]), logits, prob)
+    >>> out["prob"].round(6).tolist(), out["labels"].tolist()
+    ([0.4, 0.1], [1, 0])
     """
     keys = frame[video_column].astype(str).to_numpy()
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -290,6 +325,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring); returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> from detectors.train import main as train
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(f"{root}/data", 40)
+    >>> train(["--config", "tiny", f"data.root={root}/data", f"run_dir={root}/run",
+    ...        "train.epochs=1", "model.name=plain", "model.backbone=tiny_cnn"])
+    0
+    >>> main(["--checkpoint", f"{root}/run/best.pt", "--csv", f"{root}/data/test.csv",
+    ...       "--out", f"{root}/out", "--num-workers", "0"])  # doctest: +ELLIPSIS
+    wrote 8 predictions to ...
+    0
+    >>> np.load(f"{root}/out/preds.npy").shape
+    (8,)
+    """
     args = _parser().parse_args(argv)
     setup_logging()
     t0 = time.time()

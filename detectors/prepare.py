@@ -126,7 +126,18 @@ _FORMAT = 1
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    """What decides the faces of a video (the resume check compares all but the last three)."""
+    """What decides the faces of a video (the resume check compares all but the last three).
+
+    Examples
+    --------
+    >>> settings = PrepareSettings(frames=8, size=128)
+    >>> settings.detector, settings.margin
+    ('auto', 0.2)
+    >>> PrepareSettings(size=8).check()
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: --size 8: expected at least 16 pixels
+    """
 
     frames: int | None = 32
     stride: int | None = None
@@ -194,7 +205,8 @@ def _parse_method(value: Any, where: str) -> int:
         number = float("nan")
     if number != number or number < 1 or number % 1:
         raise DataError(
-            f"method must be an id >= 1 or one of {', '.join(n.title() for n in FFPP_METHODS)}; {where} has {value!r}"
+            f"method must be an id >= 1 or one of {', '.join(n.title() for n in FFPP_METHODS)}; "
+            f"{where} has {value!r}"
         )
     return int(number)
 
@@ -229,19 +241,22 @@ def _gender_race(
         ]
         if len(flagged) > 1:
             raise DataError(
-                f"at most one of isasian, iswhite, isblack may be 1; {where} has {', '.join('is' + r for r in flagged)}"
+                f"at most one of isasian, iswhite, isblack may be 1; {where} has "
+                f"{', '.join('is' + r for r in flagged)}"
             )
         race = flagged[0] if flagged else "others"
     else:
         text = str(rec["intersec_label"]).strip()
         if not re.fullmatch(r"\d+(\.0)?", text) or int(float(text)) >= len(coding):
             raise DataError(
-                f"intersec_label must be a {dataset} group id 0..{len(coding) - 1}; {where} has {rec['intersec_label']!r}"
+                f"intersec_label must be a {dataset} group id 0..{len(coding) - 1}; {where} has "
+                f"{rec['intersec_label']!r}"
             )
         gender, race = coding[int(float(text))]
     if (gender, race) not in coding:
         raise DataError(
-            f"{where}: group {gender},{race} does not exist in the {dataset} coding ({', '.join(f'{g},{r}' for g, r in coding)})"
+            f"{where}: group {gender},{race} does not exist in the {dataset} coding "
+            f"({', '.join(f'{g},{r}' for g, r in coding)})"
         )
     return gender, race
 
@@ -269,6 +284,17 @@ def read_annotations(
     ------
     DataError
         Naming the file and the first bad row.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "a.png").touch()
+    >>> header = "path,label,identity,gender,race\\n"
+    >>> _ = (folder / "ann.csv").write_text(header + "a.png,real,p1,female,asian\\n")
+    >>> ann = read_annotations(folder / "ann.csv")
+    >>> ann[["video_id", "label", "intersec_label"]].values.tolist()
+    [['a', 0, 4]]
     """
     from .data import (
         GROUP_CODINGS,
@@ -294,12 +320,14 @@ def read_annotations(
                 []
                 if has_demo
                 else [
-                    "demographics (gender and race, or ismale/isasian/iswhite/isblack, or intersec_label)"
+                    "demographics (gender and race, or ismale/isasian/iswhite/isblack, or "
+                    "intersec_label)"
                 ]
             )
         )
         raise DataError(
-            f"annotations {path}: missing column(s) {need} (found: {', '.join(table.columns) or 'none'})"
+            f"annotations {path}: missing column(s) {need} (found: "
+            f"{', '.join(table.columns) or 'none'})"
         )
     if len(table) == 0:
         raise DataError(f"annotations {path}: no data rows")
@@ -344,7 +372,8 @@ def read_annotations(
         )
         if key in keys:
             raise DataError(
-                f"video_id {key!r} of {where} is also the one of row {keys[key]}: give each row a unique video_id (or path)"
+                f"video_id {key!r} of {where} is also the one of row {keys[key]}: give each row a "
+                "unique video_id (or path)"
             )
         keys[key] = i
         out = {
@@ -422,7 +451,9 @@ def _save_png(path: Path, rgb: np.ndarray) -> None:
 def process_source(
     source: str, folder: str, settings: PrepareSettings, fingerprint: dict[str, Any], path: str = ""
 ) -> dict[str, Any]:
-    """Faces of one video/image/folder into ``folder`` (PNG + landmarks + ``faces.json``); returns the record.
+    """Faces of one video/image/folder into ``folder``; returns the record.
+
+    Writes PNG crops, landmarks and ``faces.json``.
 
     Raises :class:`DataError` when the source cannot be read.
     """
@@ -510,13 +541,15 @@ def _load_done(
             f"{k} {theirs.get(k)!r} -> {v!r}" for k, v in fingerprint.items() if theirs.get(k) != v
         )
         raise ConfigError(
-            f"{folder} was prepared with other settings ({diff}): pass --overwrite to redo it, or another --out"
+            f"{folder} was prepared with other settings ({diff}): pass --overwrite to redo it, or "
+            "another --out"
         )
     if record.get("path") != path:
         if overwrite:
             return None
         raise ConfigError(
-            f"{folder} holds the faces of {record.get('path')}, not {path}: the video_id now names another source; pass --overwrite or another --out"
+            f"{folder} holds the faces of {record.get('path')}, not {path}: the video_id now names "
+            "another source; pass --overwrite or another --out"
         )
     return record
 
@@ -528,7 +561,8 @@ def _check_sources(ann: pd.DataFrame, path: str, skip_bad: bool) -> dict[int, st
         if not os.path.exists(rec.media):
             if not skip_bad:
                 raise DataError(
-                    f"no such file or folder: {rec.media} ({_where(Path(path), rec.ann_row)}); pass --skip-bad to skip such rows"
+                    f"no such file or folder: {rec.media} ({_where(Path(path), rec.ann_row)}); "
+                    "pass --skip-bad to skip such rows"
                 )
             bad[rec.ann_row] = f"missing: {rec.media}"
     return bad
@@ -617,7 +651,8 @@ def _report(
                 "ok" if n_none == 0 else ("no face" if n_faces == 0 else "frames without a face")
             )
             if len(record["read"]) < len(record["sampled"]):
-                status += f"; {len(record['sampled']) - len(record['read'])} sampled frame(s) could not be decoded"
+                unread = len(record["sampled"]) - len(record["read"])
+                status += f"; {unread} sampled frame(s) could not be decoded"
             row.update(
                 {
                     "kind": record["kind"],
@@ -641,7 +676,8 @@ def _parse_fractions(text: str) -> tuple[float, float, float]:
         parts = ()
     if len(parts) != 3 or any(p < 0 for p in parts) or not np.isclose(sum(parts), 1.0):
         raise ConfigError(
-            f"--split {text!r}: expected three non-negative fractions summing to 1, e.g. 0.6,0.2,0.2"
+            f"--split {text!r}: expected three non-negative fractions summing to 1, e.g. "
+            "0.6,0.2,0.2"
         )
     return parts  # type: ignore[return-value]
 
@@ -660,7 +696,19 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
 ) -> PrepareResult:
-    """Run the whole preparation (module docstring) and return what was written."""
+    """Run the whole preparation (module docstring) and return what was written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> header = "path,label,identity,gender,race\\n"
+    >>> _ = (folder / "ann.csv").write_text(header + "v.mp4,0,p1,male,white\\n")
+    >>> prepare(folder / "ann.csv", folder / "out")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: no such file or folder: ...v.mp4 (row 0 (line 2) of ...
+    """
     settings = settings or PrepareSettings()
     settings.check()
     if workers < 1:
@@ -674,7 +722,8 @@ def prepare(
     fingerprint = settings.fingerprint(described)
     if not detector.has_landmarks:
         log.warning(
-            "no landmark model (pip install face-recognition-models, or --landmark-model FILE): faces are cropped by their box, not aligned, and no landmarks are saved"
+            "no landmark model (pip install face-recognition-models, or --landmark-model FILE): "
+            "faces are cropped by their box, not aligned, and no landmarks are saved"
         )
     faces_dir = out / "faces"
     faces_dir.mkdir(parents=True, exist_ok=True)
@@ -703,8 +752,9 @@ def prepare(
     sampled = int(report["read"].sum())
     if len(faces) == 0:
         raise DataError(
-            f"no face found in any of the {sampled} frame(s) read from {len(records)} source(s) of {annotations} "
-            f"(detector {described['detector']}, upsample {settings.upsample}): see {out / 'report.csv'}; "
+            f"no face found in any of the {sampled} frame(s) read from {len(records)} source(s) of "
+            f"{annotations} (detector {described['detector']}, upsample {settings.upsample}): "
+            f"see {out / 'report.csv'}; "
             "small faces need --upsample 1, hard ones --detector cnn"
         )
     counts = _write_csvs(faces, out)
@@ -817,12 +867,14 @@ def _summary(
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m detectors.prepare",
-        description="Detect, align and crop faces from videos and images; split by identity; write the research CSVs.",
+        description="Detect, align and crop faces from videos and images; split by identity; "
+        "write the research CSVs.",
     )
     p.add_argument(
         "--annotations",
         required=True,
-        help="CSV: path, label, identity, demographics (gender,race or ismale,...), [method, video_id]",
+        help="CSV: path, label, identity, demographics (gender,race or ismale,...), "
+        "[method, video_id]",
     )
     p.add_argument(
         "--out",
@@ -855,7 +907,8 @@ def _parser() -> argparse.ArgumentParser:
         "--detector",
         default="auto",
         choices=("auto", "hog", "cnn", "hog+cnn"),
-        help="auto: HOG, then the CNN on frames where HOG finds nothing, when the CNN file is installed",
+        help="auto: HOG, then the CNN on frames where HOG finds nothing, when the CNN file is "
+        "installed",
     )
     p.add_argument(
         "--upsample",
@@ -914,16 +967,20 @@ def _parser() -> argparse.ArgumentParser:
 def _print_summary(result: PrepareResult) -> None:
     s = result.summary
     print(
-        f"prepared {s['sources']} source(s): {s['faces']} face(s) from {s['frames_read']} frame(s) read"
+        f"prepared {s['sources']} source(s): {s['faces']} face(s) from {s['frames_read']} frame(s) "
+        "read"
     )
     if s["frames_without_face"]:
         print(
-            f"{s['frames_without_face']} frame(s) without a face in {s['sources_with_frames_without_face']} source(s) "
-            f"({s['sources_without_any_face']} with no face at all): see {result.out / 'report.csv'}"
+            f"{s['frames_without_face']} frame(s) without a face in "
+            f"{s['sources_with_frames_without_face']} source(s) "
+            f"({s['sources_without_any_face']} with no face at all): see "
+            f"{result.out / 'report.csv'}"
         )
     if s["sources_skipped"]:
         print(
-            f"{s['sources_skipped']} source(s) skipped (missing or unreadable): see {result.out / 'report.csv'}"
+            f"{s['sources_skipped']} source(s) skipped (missing or unreadable): see "
+            f"{result.out / 'report.csv'}"
         )
     split = s["split"]
     print(
@@ -949,6 +1006,17 @@ def _print_summary(result: PrepareResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring); returns the exit status.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors._cli import run_cli
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> run_cli("detectors.prepare", main, ["--annotations", str(folder / "none.csv"),
+    ...                                      "--out", str(folder / "out")])
+    2
+    """
     args = _parser().parse_args(argv)
     setup_logging()
     settings = PrepareSettings(

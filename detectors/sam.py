@@ -40,6 +40,18 @@ class SAM(torch.optim.Optimizer):
         Radius of the ascent step (0.05 in the paper). ``rho=0`` gives the base step.
     adaptive : bool
         ASAM's parameter-scaled perturbation.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1)
+    >>> opt = SAM(torch.optim.SGD(model.parameters(), lr=0.1), rho=0.05)
+    >>> x, y = torch.ones(4, 2), torch.zeros(4, 1)
+    >>> torch.nn.functional.mse_loss(model(x), y).backward()
+    >>> opt.first_step(zero_grad=True)  # climb to w + e
+    >>> torch.nn.functional.mse_loss(model(x), y).backward()
+    >>> opt.second_step(zero_grad=True)  # back to w, step with the gradient at w + e
+    >>> model.weight.shape
+    torch.Size([1, 2])
     """
 
     def __init__(
@@ -126,7 +138,8 @@ class SAM(torch.optim.Optimizer):
         """
         if closure is None:
             raise ValueError(
-                "SAM.step needs a closure that recomputes the loss and calls backward(); or call first_step/second_step"
+                "SAM.step needs a closure that recomputes the loss and calls backward(); or call "
+                "first_step/second_step"
             )
         self.first_step(zero_grad=True)
         with torch.enable_grad():
@@ -158,6 +171,14 @@ def frozen_bn_stats(model: nn.Module) -> Iterator[None]:
     Setting ``track_running_stats=False`` in training mode makes BatchNorm skip
     both the running mean/var update and ``num_batches_tracked`` (which matters
     when ``momentum=None``, the cumulative average).
+
+    Examples
+    --------
+    >>> bn = torch.nn.BatchNorm1d(2)
+    >>> with frozen_bn_stats(bn):
+    ...     _ = bn(torch.randn(8, 2) + 5)
+    >>> bn.running_mean.tolist(), int(bn.num_batches_tracked)
+    ([0.0, 0.0], 0)
     """
     layers = [
         m

@@ -7,17 +7,34 @@ blended with an altered copy of itself:
    appearance change - colour (RGB shift, hue/saturation/value shift,
    brightness and contrast) and one frequency change (down-scaling by 2 or 4
    and back, or sharpening);
-2. *geometry*: the source is warped by a small random affine map
+2. *geometry*: the source and the mask are moved by a small random affine map
    (translation up to 3 % horizontally and 1.5 % vertically, scale 0.95 to
-   1/0.95) and a smooth elastic deformation, which mismatches its landmarks;
-3. *mask*: the convex hull of the landmarks, warped like the source, resized
-   to a random smaller size and back, blurred twice with random Gaussian
-   kernels, scaled to a peak of 1 and multiplied by a blend ratio drawn from
-   {0.25, 0.5, 0.75, 1, 1, 1};
+   1/0.95), which mismatches the source's landmarks; the mask alone is then
+   deformed by a smooth elastic deformation (the paper deforms the mask, not
+   the face: ``BlendOptions.elastic_source`` deforms the source too);
+3. *mask*: the convex hull of the landmarks, moved as above, resized to a
+   random smaller size and back, blurred by the larger of two random
+   Gaussian kernels and *eroded* - only the pixels the blur left at its peak
+   are kept, those whose whole kernel lay inside the hull - then blurred by
+   the smaller kernel, scaled to a peak of 1 and multiplied by a blend ratio
+   drawn from {0.25, 0.5, 0.75, 1, 1, 1}. The final blur cannot reach past
+   the eroded edge, so the soft mask stays inside the hull
+   (``BlendOptions.erode_mask`` False blurs twice without eroding, and the
+   mask spills outside the hull);
 4. *blend*: ``fake = mask * source + (1 - mask) * target``; the paired real is
    the target, so the pair differs only where the mask is positive: near the
    face, never in the background (:func:`blend_radius` bounds how far from the
-   hull).
+   hull);
+5. *post-blend augmentation* (training only, :func:`paper_augment`): the real
+   and its fake get the same colour change (RGB shift, hue/saturation/value
+   shift, brightness and contrast, each with probability 0.3) and, with
+   probability 1/2, the same JPEG compression (quality 40 to 100).
+
+Landmarks: the paper uses dlib's 81-point model (the 68 points plus 13 on the
+forehead, so the hull covers the forehead). That model is not available
+offline; ``python -m detectors.prepare`` writes dlib's 68 points, whose hull
+stops at the eyebrows (the paper itself uses the first 68 points for a quarter
+of its fakes).
 
 :class:`SelfBlendedPairDataset` pairs every real face with its self-blended
 fake, drawn afresh each epoch from ``(seed, epoch, index)``, in the item form
@@ -56,6 +73,7 @@ __all__ = [
     "ellipse_mask",
     "blend_radius",
     "shared_augment",
+    "paper_augment",
     "load_landmarks",
     "SelfBlendedPairDataset",
     "read_sbi_tables",
@@ -72,7 +90,13 @@ _REFERENCE_SIZE = 256  # pixel-sized options below are for a 256 x 256 face and 
 
 @dataclass(frozen=True)
 class BlendOptions:
-    """Random ranges of the self-blending steps (pixel sizes for a 256 x 256 image)."""
+    """Random ranges of the self-blending steps (pixel sizes for a 256 x 256 image).
+
+    Examples
+    --------
+    >>> BlendOptions().blend_ratios, BlendOptions().erode_mask, BlendOptions().elastic_source
+    ((0.25, 0.5, 0.75, 1.0, 1.0, 1.0), True, False)
+    """
 
     p_rgb_shift: float = 0.3
     rgb_shift: float = 20.0
@@ -89,6 +113,8 @@ class BlendOptions:
     elastic_alpha: float = 50.0
     elastic_sigma: float = 7.0
     elastic_max: float = 4.0  # displacement cap (pixels) that keeps the blend region bounded
+    elastic_source: bool = False  # the paper deforms the mask only
+    erode_mask: bool = True  # keep what the first blur leaves at its peak, then blur again
     mask_shrink: tuple[float, float] = (0.75, 1.0)  # random size of the mask before resizing back
     blur_kernel: tuple[int, int] = (5, 25)  # odd Gaussian kernel sizes
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
@@ -108,6 +134,18 @@ class SelfBlend:
         ``(H, W)`` float32 0/1: the landmark hull (or the ellipse) before warping and blurring.
     params : dict
         The random draws (which copy was altered, affine, kernels, ratio).
+    region : ndarray
+        ``(H, W)`` float32 in [0, 1]: the hull after the affine map and the elastic deformation,
+        before it is softened into ``mask`` (with ``erode_mask``, ``mask`` stays inside it).
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    >>> landmarks = np.stack([32 + 14 * np.cos(t), 34 + 18 * np.sin(t)], 1)  # 68 points on an oval
+    >>> image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> blend = self_blend(image, landmarks, np.random.default_rng(1))
+    >>> blend.real.shape == blend.fake.shape == image.shape, blend.mask.shape, blend.params["mask"]
+    (True, (64, 64), 'hull')
     """
 
     real: np.ndarray
@@ -115,13 +153,21 @@ class SelfBlend:
     mask: np.ndarray
     hull: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+    region: np.ndarray | None = None
 
 
-# ---- masks ----------------------------------------------------------------------------------------
+# ---- masks ---------------------------------------------------------------------------------------
 
 
 def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), 0 outside."""
+    """``(H, W)`` float32: 1 inside the convex hull of ``landmarks`` (``(K, 2)`` x, y), else 0.
+
+    Examples
+    --------
+    >>> square = np.array([[2, 2], [6, 2], [6, 6], [2, 6]])
+    >>> int(hull_mask(square, (10, 10)).sum())  # 5 x 5 pixels, borders included
+    25
+    """
     pts = np.round(np.asarray(landmarks, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(pts), 1)
@@ -129,7 +175,15 @@ def hull_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def ellipse_mask(shape: tuple[int, int]) -> np.ndarray:
-    """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without landmarks."""
+    """A centred ellipse (60 % of the width, 76 % of the height): the mask of faces without
+    landmarks.
+
+    Examples
+    --------
+    >>> mask = ellipse_mask((100, 100))
+    >>> mask[50, 50], mask[2, 2]
+    (np.float32(1.0), np.float32(0.0))
+    """
     h, w = shape
     mask = np.zeros(shape, dtype=np.uint8)
     cv2.ellipse(mask, (w // 2, h // 2), (int(0.30 * w), int(0.38 * h)), 0, 0, 360, 1, -1)
@@ -142,11 +196,17 @@ def _odd(k: float) -> int:
 
 
 def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
-    """Pixels beyond the hull at which a fake of a ``size`` x ``size`` face can differ from its real.
+    """Pixels beyond the hull at which a fake of a ``size`` x ``size`` face can differ from its
+    real.
 
     The sum of the largest shift of the warp (translation, scaling about the
     centre, elastic cap), one pixel of each resampling, and the radii of the
     two largest blur kernels.
+
+    Examples
+    --------
+    >>> blend_radius(256), blend_radius(64)
+    (49, 15)
     """
     s = size / _REFERENCE_SIZE
     shift = max(options.translate) * size + (
@@ -156,33 +216,50 @@ def blend_radius(size: int, options: BlendOptions = BlendOptions()) -> int:
     return int(np.ceil(shift + options.elastic_max * s + 3 + blur))
 
 
-# ---- the blend ------------------------------------------------------------------------------------
+# ---- the blend -----------------------------------------------------------------------------------
+
+
+def _colour_draws(rng: np.random.Generator, o: BlendOptions, p_contrast: float) -> dict[str, Any]:
+    """Random colour change: RGB shift, HSV shift (each with its probability), brightness and
+    contrast (with probability ``p_contrast``)."""
+    draws: dict[str, Any] = {}
+    if rng.random() < o.p_rgb_shift:
+        draws["rgb_shift"] = rng.uniform(-o.rgb_shift, o.rgb_shift, 3).round(1).tolist()
+    if rng.random() < o.p_hsv_shift:
+        dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
+        draws["hsv_shift"] = [round(float(v), 1) for v in (dh, ds, dv)]
+    if rng.random() < p_contrast:
+        alpha = 1 + rng.uniform(-o.contrast, o.contrast)
+        beta = rng.uniform(-o.brightness, o.brightness) * 255
+        draws["contrast_brightness"] = [round(float(alpha), 3), round(float(beta), 1)]
+    return draws
+
+
+def _apply_colour(img: np.ndarray, draws: dict[str, Any]) -> np.ndarray:
+    """The colour change ``draws`` on a float32 RGB image in [0, 255]."""
+    if "rgb_shift" in draws:
+        img = img + np.asarray(draws["rgb_shift"], dtype=np.float32)
+    if "hsv_shift" in draws:
+        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(
+            np.float32
+        )
+        dh, ds, dv = draws["hsv_shift"]
+        hsv[..., 0] = (hsv[..., 0] + dh) % 180
+        hsv[..., 1] = np.clip(hsv[..., 1] + ds, 0, 255)
+        hsv[..., 2] = np.clip(hsv[..., 2] + dv, 0, 255)
+        img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    if "contrast_brightness" in draws:
+        alpha, beta = draws["contrast_brightness"]
+        img = (img - 127.5) * alpha + 127.5 + beta
+    return np.clip(img, 0, 255).astype(np.float32)
 
 
 def _appearance(
     img: np.ndarray, rng: np.random.Generator, o: BlendOptions
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Colour then frequency change of a float32 RGB image in [0, 255]."""
-    info: dict[str, Any] = {}
-    if rng.random() < o.p_rgb_shift:
-        shift = rng.uniform(-o.rgb_shift, o.rgb_shift, 3).astype(np.float32)
-        img = img + shift
-        info["rgb_shift"] = shift.round(1).tolist()
-    if rng.random() < o.p_hsv_shift:
-        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV).astype(
-            np.float32
-        )
-        dh, ds, dv = rng.uniform(-1, 1, 3) * (o.hue_shift, o.sat_shift, o.val_shift)
-        hsv[..., 0] = (hsv[..., 0] + dh) % 180
-        hsv[..., 1] = np.clip(hsv[..., 1] + ds, 0, 255)
-        hsv[..., 2] = np.clip(hsv[..., 2] + dv, 0, 255)
-        img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
-        info["hsv_shift"] = [round(float(v), 1) for v in (dh, ds, dv)]
-    alpha = 1 + rng.uniform(-o.contrast, o.contrast)
-    beta = rng.uniform(-o.brightness, o.brightness) * 255
-    img = (img - 127.5) * alpha + 127.5 + beta
-    info["contrast_brightness"] = [round(float(alpha), 3), round(float(beta), 1)]
-    img = np.clip(img, 0, 255).astype(np.float32)
+    info = _colour_draws(rng, o, p_contrast=1.0)
+    img = _apply_colour(img, info)
     h, w = img.shape[:2]
     if rng.random() < o.p_sharpen:
         amount = rng.uniform(0.3, 1.0)
@@ -198,8 +275,9 @@ def _appearance(
 
 def _warp_maps(
     shape: tuple[int, int], rng: np.random.Generator, o: BlendOptions
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Sampling maps of a random affine map composed with a capped elastic deformation."""
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], dict[str, Any]]:
+    """Sampling maps ``(map_x, map_y)`` of a random affine map, and of the same map composed
+    with a capped elastic deformation."""
     h, w = shape
     s = w / _REFERENCE_SIZE
     scale = rng.uniform(*o.scale)
@@ -214,14 +292,19 @@ def _warp_maps(
     dx = np.clip(cv2.GaussianBlur(noise[0], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
     dy = np.clip(cv2.GaussianBlur(noise[1], (0, 0), sigma) * o.elastic_alpha * s, -cap, cap)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # output pixel p takes the source at A^-1(p + d): the warped face moves by A, then wobbles
-    map_x = (xx + dx - tx - cx) / scale + cx
-    map_y = (yy + dy - ty - cy) / scale + cy
-    return (
-        map_x.astype(np.float32),
-        map_y.astype(np.float32),
-        {"scale": round(float(scale), 4), "translate": [round(float(tx), 2), round(float(ty), 2)]},
-    )
+
+    def maps(ex: np.ndarray | float, ey: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        # output pixel p takes the input at A^-1(p + d): it moves by A, then wobbles by d
+        return (
+            ((xx + ex - tx - cx) / scale + cx).astype(np.float32),
+            ((yy + ey - ty - cy) / scale + cy).astype(np.float32),
+        )
+
+    info = {
+        "scale": round(float(scale), 4),
+        "translate": [round(float(tx), 2), round(float(ty), 2)],
+    }
+    return maps(0.0, 0.0), maps(dx, dy), info
 
 
 def _soften(
@@ -236,7 +319,13 @@ def _soften(
     mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     lo, hi = o.blur_kernel
     k1, k2 = (_odd(rng.integers(lo, hi + 1) * s) for _ in range(2))
+    if o.erode_mask:
+        k1, k2 = max(k1, k2), min(k1, k2)  # the final blur cannot reach past the eroded edge
     mask = cv2.GaussianBlur(mask, (k1, k1), 0)
+    if o.erode_mask and mask.max() > 0:
+        # the pixels whose whole first kernel lay inside the mask: an erosion by its radius
+        core = (mask >= mask.max() * (1 - 1e-4)).astype(np.float32)
+        mask = core if core.sum() >= 1 else mask
     mask = cv2.GaussianBlur(mask, (k2, k2), 0)
     peak = float(mask.max())
     ratio = float(rng.choice(o.blend_ratios))
@@ -255,9 +344,20 @@ def self_blend(
     rng: np.random.Generator,
     options: BlendOptions = BlendOptions(),
 ) -> SelfBlend:
-    """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself; see the module docstring.
+    """Blend ``image`` (``(H, W, 3)`` uint8 RGB) with an altered copy of itself.
 
-    ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull; ``None`` uses :func:`ellipse_mask`.
+    See the module docstring. ``landmarks`` (``(K, 2)`` x, y in image pixels) give the hull;
+    ``None`` uses :func:`ellipse_mask`.
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    >>> landmarks = np.stack([32 + 14 * np.cos(t), 34 + 18 * np.sin(t)], 1)  # 68 points on an oval
+    >>> image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> blend = self_blend(image, landmarks, np.random.default_rng(1))
+    >>> changed = (blend.fake != blend.real).any(axis=2)
+    >>> bool(changed[blend.mask == 0].any()), bool(changed[blend.hull > 0].any())
+    (False, True)
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
@@ -273,10 +373,11 @@ def self_blend(
         source = changed
     else:
         target = changed
-    map_x, map_y, warp = _warp_maps(shape, rng, options)
-    source = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    affine, deformed, warp = _warp_maps(shape, rng, options)
+    source_maps = deformed if options.elastic_source else affine
+    source = cv2.remap(source, *source_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     moved = cv2.remap(
-        hull, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        hull, *deformed, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
     mask, soft = _soften(moved, rng, options)
     fake = mask[..., None] * source + (1 - mask[..., None]) * target
@@ -289,10 +390,10 @@ def self_blend(
         **soft,
         "mask": "hull" if landmarks is not None else "ellipse",
     }
-    return SelfBlend(real_u8, fake_u8, mask, hull, params)
+    return SelfBlend(real_u8, fake_u8, mask, hull, params, moved)
 
 
-# ---- augmentation shared by a real and its fake -----------------------------------------------------
+# ---- augmentation shared by a real and its fake --------------------------------------------------
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -316,6 +417,14 @@ def shared_augment(
     hue shift of up to 0.02 turns; ``jpeg``: with probability 1/2, the same quality in [40, 100];
     ``blur``: with probability 0.3, the same Gaussian radius in [0.1, 1.5] px. ``flip`` is applied
     before blending (the landmarks are mirrored with the face).
+
+    Examples
+    --------
+    >>> real = np.full((32, 32, 3), 120, dtype=np.uint8)
+    >>> fake = real.copy(); fake[8:24, 8:24] = 140
+    >>> a, b = shared_augment(real, fake, np.random.default_rng(0), {"color": True})
+    >>> bool((a[:, :4] == b[:, :4]).all()), bool((a != real).any())  # same change outside the face
+    (True, True)
     """
     pair = [real.astype(np.float32), fake.astype(np.float32)]
     if augment.get("color"):
@@ -339,11 +448,53 @@ def shared_augment(
     return pair[0], pair[1]
 
 
-# ---- data -----------------------------------------------------------------------------------------
+def paper_augment(
+    real: np.ndarray,
+    fake: np.ndarray,
+    rng: np.random.Generator,
+    options: BlendOptions = BlendOptions(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The SBI paper's post-blend augmentation, with the same draws for a real and its fake.
+
+    A colour change (RGB shift, hue/saturation/value shift, brightness and contrast about
+    mid-grey, each with probability 0.3, ranges of ``options``) and, with probability 1/2, a
+    JPEG compression of quality 40 to 100. Both images change alike, so the pair still differs
+    only where the blend mask is positive (up to JPEG's 8 x 8 blocks).
+
+    Examples
+    --------
+    >>> real = np.full((32, 32, 3), 120, dtype=np.uint8)
+    >>> fake = real.copy(); fake[8:24, 8:24] = 140
+    >>> a, b = paper_augment(real, fake, np.random.default_rng(1))
+    >>> bool((a[:, :4] == b[:, :4]).all()), a.dtype.name
+    (True, 'uint8')
+    """
+    draws = _colour_draws(rng, options, p_contrast=0.3)
+    pair = [
+        np.clip(np.round(_apply_colour(img.astype(np.float32), draws)), 0, 255).astype(np.uint8)
+        for img in (real, fake)
+    ]
+    if rng.random() < 0.5:
+        quality = int(rng.integers(40, 101))
+        pair = [_jpeg(img, quality) for img in pair]
+    return pair[0], pair[1]
+
+
+# ---- data ----------------------------------------------------------------------------------------
 
 
 def load_landmarks(image_path: str | os.PathLike) -> np.ndarray | None:
-    """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no file."""
+    """The landmarks saved next to a face crop (``.npy``, ``(K, 2)``), or ``None`` when there is no
+    file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> np.save(folder / "000.npy", np.zeros((68, 2)))
+    >>> load_landmarks(folder / "000.png").shape, load_landmarks(folder / "001.png")
+    ((68, 2), None)
+    """
     path = landmark_path(image_path)
     if not path.is_file():
         return None
@@ -363,7 +514,9 @@ def _read_rgb(path: str, where: str) -> np.ndarray:
 
 
 class SelfBlendedPairDataset:
-    """Each real face with its self-blended fake: items of :class:`detectors.data.PairDataset`'s form.
+    """Each real face with its self-blended fake.
+
+    Items have the form of :class:`detectors.data.PairDataset`'s.
 
     Item ``i`` is ``{"real": sample, "fake": sample}`` where both samples hold
     ``image`` (the transform's tensor), ``label`` (0 / 1), ``label_specific``
@@ -387,14 +540,31 @@ class SelfBlendedPairDataset:
     fixed : bool
         The same fakes every epoch (validation).
     skip_bad : bool
-        An unreadable image gives ``None`` samples (dropped and counted by the collate) instead of raising.
+        An unreadable image gives ``None`` samples (dropped and counted by the collate) instead
+        of raising.
     augment : mapping of str to bool, optional
-        ``data.augment`` of the training configuration (keys of :data:`detectors.data.AUGMENTATIONS`).
+        ``data.augment`` of the training configuration (keys of
+        :data:`detectors.data.AUGMENTATIONS`).
     method : int
         ``label_specific`` of the fakes.
     flip : bool
         Mirror the face (and its landmarks) with probability 1/2 before blending.
     options : BlendOptions
+    post_augment : bool
+        Apply :func:`paper_augment` to each training pair (not when ``fixed``), as the paper does.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_table
+    >>> reals = read_table(f"{root}/realtrain.csv", role="real")
+    >>> pairs = SelfBlendedPairDataset(reals, build_transform(32), seed=0)  # no landmarks: ellipses
+    >>> item = pairs[0]
+    >>> item["real"]["label"], item["fake"]["label"], item["fake"]["group"] == item["real"]["group"]
+    (0, 1, True)
     """
 
     def __init__(
@@ -409,6 +579,7 @@ class SelfBlendedPairDataset:
         method: int = SBI_METHOD,
         flip: bool = True,
         options: BlendOptions = BlendOptions(),
+        post_augment: bool = True,
     ) -> None:
         from .data import AUGMENTATIONS
 
@@ -416,25 +587,29 @@ class SelfBlendedPairDataset:
         unknown = set(self.augment) - set(AUGMENTATIONS)
         if unknown:
             raise DataError(
-                f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+                f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(AUGMENTATIONS)})"
             )
         if len(reals) == 0:
             raise DataError(f"{reals.csv_path}: no real images to blend")
         if (np.asarray(reals.labels) != 0).any():
             row = int(np.flatnonzero(np.asarray(reals.labels) != 0)[0])
             raise DataError(
-                f"self-blended fakes are made from reals; {reals.describe_row(row)} has label {reals.labels[row]}"
+                f"self-blended fakes are made from reals; {reals.describe_row(row)} has label "
+                f"{reals.labels[row]}"
             )
         self.reals, self.transform = reals, transform
         self.seed, self.fixed, self.skip_bad = int(seed), bool(fixed), bool(skip_bad)
         self.method, self.options = int(method), options
+        self.post_augment = bool(post_augment) and not self.fixed
         self.flip = bool(flip) or bool(self.augment.get("flip"))
         self.epoch = 0
         missing = [p for p in reals.paths if not landmark_path(p).is_file()]
         self.without_landmarks = len(missing)
         if missing:
             log.warning(
-                "%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an elliptical mask",
+                "%s: %d of %d image(s) have no landmark file (first: %s): their fakes use an "
+                "elliptical mask",
                 reals.csv_path,
                 len(missing),
                 len(reals),
@@ -478,6 +653,8 @@ class SelfBlendedPairDataset:
                 return {"real": None, "fake": None}
             raise
         real_img, fake_img = blend.real, blend.fake
+        if self.post_augment:
+            real_img, fake_img = paper_augment(real_img, fake_img, rng, self.options)
         if any(self.augment.values()):
             real_img, fake_img = shared_augment(real_img, fake_img, rng, self.augment)
         state = torch.get_rng_state()
@@ -498,9 +675,22 @@ class SelfBlendedPairDataset:
 
 
 def read_sbi_tables(root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool):
-    """``(reals, reals)`` of ``split``: the real table of :func:`detectors.data.read_training_tables`
-    in both places, since each real is paired with its own fake (so per-group counts of the pair
-    are twice the reals', as in the batches)."""
+    """``(reals, reals)`` of ``split``.
+
+    The real table of :func:`detectors.data.read_training_tables` in both places, since each
+    real is paired with its own fake (so per-group counts of the pair are twice the reals', as
+    in the batches).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> reals, again = read_sbi_tables(root, "train", dataset="ff++", skip_missing=False)
+    >>> reals is again, len(reals)
+    (True, 12)
+    """
     from .data import TRAINING_FILES, read_table
 
     root = Path(root)
@@ -530,6 +720,17 @@ def write_self_blended(
     scores of a real video and of its fakes are never averaged together), the
     other columns copied; ``spe_label`` is set to ``method`` where the file has
     that column. Fakes are drawn from ``numpy.random.default_rng([seed, row])``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> target = write_self_blended(f"{root}/test.csv", f"{root}/sbi")
+    >>> import pandas as pd
+    >>> pd.read_csv(target)["label"].value_counts().sort_index().tolist()  # 4 reals, 4 + 4 fakes
+    [4, 8]
     """
     import pandas as pd
 
@@ -566,11 +767,24 @@ def write_self_blended(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (module docstring): write fixed self-blended fakes; returns 0.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> main(["--csv", f"{root}/test.csv", "--out", f"{root}/sbi"])  # doctest: +ELLIPSIS
+    wrote .../sbi/test.csv
+    0
+    """
     from ._cli import setup_logging
 
     p = argparse.ArgumentParser(
         prog="python -m detectors.sbi",
-        description="Write fixed self-blended fakes of the real faces of a CSV (a test or validation set with both classes).",
+        description="Write fixed self-blended fakes of the real faces of a CSV (a test or "
+        "validation set with both classes).",
     )
     p.add_argument(
         "--csv", required=True, help="CSV of the research schema (its label-0 rows are blended)"

@@ -7,7 +7,14 @@ See :mod:`detectors.data._tables` for the file format and
 from ._datasets import ImageListDataset, PairDataset, collate_images, collate_pairs
 from ._groups import GROUP_CODINGS, check_dataset, group_names, num_groups
 from ._images import AUGMENTATIONS, build_transform, normalize_images, open_rgb
-from ._tables import TRAINING_FILES, ImageTable, group_counts, read_table, read_training_tables
+from ._tables import (
+    TRAINING_FILES,
+    ImageTable,
+    check_data_root,
+    group_counts,
+    read_table,
+    read_training_tables,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -17,6 +24,7 @@ __all__ = [
     "ImageTable",
     "PairDataset",
     "build_transform",
+    "check_data_root",
     "check_dataset",
     "collate_images",
     "collate_pairs",

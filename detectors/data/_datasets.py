@@ -64,6 +64,19 @@ class PairDataset(Dataset):
     skip_bad : bool
         Drop a pair whose image cannot be read (counted in the batch's ``n_skipped``)
         instead of raising :class:`DataError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_training_tables
+    >>> fakes, reals = read_training_tables(root, "train", dataset="ff++", skip_missing=False)
+    >>> pairs = PairDataset(fakes, reals, build_transform(32), seed=0)
+    >>> item = pairs[0]
+    >>> item["real"]["label"], item["fake"]["label"], item["fake"]["image"].shape
+    (0, 1, torch.Size([3, 32, 32]))
     """
 
     def __init__(
@@ -114,6 +127,19 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
     dict
         ``image`` (2n, 3, S, S), ``label`` (2n,), ``label_specific`` (2n,), ``group`` (2n,)
         and ``n_skipped`` (int: images that could not be read). Empty when every pair was dropped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_training_tables
+    >>> tables = read_training_tables(root, "train", dataset="ff++", skip_missing=False)
+    >>> pairs = PairDataset(*tables, build_transform(32), seed=0)
+    >>> batch = collate_pairs([pairs[0], pairs[1]])
+    >>> batch["label"].tolist(), batch["image"].shape, batch["n_skipped"]
+    ([0, 0, 1, 1], torch.Size([4, 3, 32, 32]), 0)
     """
     good = [it for it in items if it["real"] is not None and it["fake"] is not None]
     n_skipped = sum((it["real"] is None) + (it["fake"] is None) for it in items)
@@ -127,7 +153,19 @@ def collate_pairs(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class ImageListDataset(Dataset):
-    """Every row of one table in file order (inference)."""
+    """Every row of one table in file order (inference).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_table
+    >>> images = ImageListDataset(read_table(f"{root}/test.csv"), build_transform(32))
+    >>> len(images), images[0]["image"].dtype
+    (8, torch.uint8)
+    """
 
     def __init__(self, table: ImageTable, transform: Callable, *, skip_bad: bool = False) -> None:
         self.images = _TableImages(table, transform, skip_bad)
@@ -141,7 +179,21 @@ class ImageListDataset(Dataset):
 
 
 def collate_images(items: list[Any]) -> dict[str, Any]:
-    """Batch inference items; ``index`` says which table rows the batch holds, ``skipped`` which failed."""
+    """Batch inference items; ``index`` says which table rows the batch holds, ``skipped`` which
+    failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> from detectors.data import build_transform, read_table
+    >>> images = ImageListDataset(read_table(f"{root}/test.csv"), build_transform(32))
+    >>> batch = collate_images([images[0], images[1]])
+    >>> batch["index"].tolist(), batch["image"].shape
+    ([0, 1], torch.Size([2, 3, 32, 32]))
+    """
     good = [it for it in items if isinstance(it, dict)]
     skipped = [it[1] for it in items if not isinstance(it, dict)]
     batch: dict[str, Any] = _stack(good) if good else {}

@@ -27,7 +27,17 @@ GROUP_CODINGS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def check_dataset(dataset: str) -> str:
-    """Return ``dataset`` if it has a group coding, else raise :class:`ConfigError`."""
+    """Return ``dataset`` if it has a group coding, else raise :class:`ConfigError`.
+
+    Examples
+    --------
+    >>> check_dataset("celebdf")
+    'celebdf'
+    >>> check_dataset("ffpp")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detectors._errors.ConfigError: unknown dataset 'ffpp' for the group coding (known: ff++, ...)
+    """
     if dataset not in GROUP_CODINGS:
         raise ConfigError(
             f"unknown dataset {dataset!r} for the group coding (known: {', '.join(GROUP_CODINGS)})"
@@ -36,10 +46,22 @@ def check_dataset(dataset: str) -> str:
 
 
 def group_names(dataset: str) -> list[str]:
-    """Group names in id order, e.g. ``['male,asian', 'male,white', ...]``."""
+    """Group names in id order, e.g. ``['male,asian', 'male,white', ...]``.
+
+    Examples
+    --------
+    >>> group_names("celebdf")[:3]
+    ['male,white', 'male,black', 'male,others']
+    """
     return [f"{g},{r}" for g, r in GROUP_CODINGS[check_dataset(dataset)]]
 
 
 def num_groups(dataset: str) -> int:
-    """Number of intersectional groups of ``dataset`` (8 or 6)."""
+    """Number of intersectional groups of ``dataset`` (8 or 6).
+
+    Examples
+    --------
+    >>> num_groups("ff++"), num_groups("dfd")
+    (8, 6)
+    """
     return len(GROUP_CODINGS[check_dataset(dataset)])

@@ -19,7 +19,16 @@ AUGMENTATIONS = ("flip", "color", "jpeg", "blur")
 
 
 def open_rgb(path: str, where: str) -> Image.Image:
-    """Open ``path`` as an RGB image, or raise :class:`DataError` naming the file and ``where``."""
+    """Open ``path`` as an RGB image, or raise :class:`DataError` naming the file and ``where``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
+    >>> Image.new("L", (4, 4)).save(path)
+    >>> open_rgb(path, "an example").mode
+    'RGB'
+    """
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
@@ -84,12 +93,20 @@ def build_transform(
     ----------
     augment : mapping of str to bool, optional
         Keys among :data:`AUGMENTATIONS`; all off by default (the paper trains without any).
+
+    Examples
+    --------
+    >>> transform = build_transform(32)
+    >>> image = transform(Image.new("RGB", (64, 48)))
+    >>> image.shape, image.dtype
+    (torch.Size([3, 32, 32]), torch.uint8)
     """
     augment = dict(augment or {})
     unknown = set(augment) - set(AUGMENTATIONS)
     if unknown:
         raise DataError(
-            f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: {', '.join(AUGMENTATIONS)})"
+            f"unknown augmentation(s) {', '.join(sorted(unknown))} (known: "
+            f"{', '.join(AUGMENTATIONS)})"
         )
     steps: list[Callable] = [_ResizeIfNeeded(input_size)]
     if augment.get("flip"):
@@ -111,6 +128,12 @@ def normalize_images(
 
     With mean = std = 0.5 (Xception, the research setting) values lie in [-1, 1].
     Float input is returned unchanged (already normalised).
+
+    Examples
+    --------
+    >>> images = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    >>> normalize_images(images, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)).unique()
+    tensor([1.])
     """
     if images.is_floating_point():
         return images

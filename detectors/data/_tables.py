@@ -20,7 +20,14 @@ import pandas as pd
 from .._errors import DataError
 from ._groups import num_groups
 
-__all__ = ["ImageTable", "read_table", "read_training_tables", "TRAINING_FILES", "group_counts"]
+__all__ = [
+    "ImageTable",
+    "read_table",
+    "read_training_tables",
+    "check_data_root",
+    "TRAINING_FILES",
+    "group_counts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,16 @@ class ImageTable:
         0-based data-row numbers in the file (line = row + 2).
     skipped : int
         Rows dropped because their image file is missing (``skip_bad_images``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> table = read_table(f"{root}/faketrain.csv", role="fake")
+    >>> len(table), set(table.labels.tolist()), table.describe_row(0).split(" of ")[0]
+    (12, {1}, 'row 0 (line 2)')
     """
 
     csv_path: Path
@@ -85,7 +102,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise DataError(
-            f"CSV {path}: missing column(s) {', '.join(missing)} (found: {', '.join(frame.columns)})"
+            f"CSV {path}: missing column(s) {', '.join(missing)} (found: "
+            f"{', '.join(frame.columns)})"
         )
     if len(frame) == 0:
         raise DataError(f"CSV {path}: no data rows")
@@ -156,6 +174,16 @@ def read_table(
     ------
     DataError
         Naming the file, the row and the offending value.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> table = read_table(f"{root}/test.csv")
+    >>> len(table), sorted(set(table.labels.tolist()))
+    (8, [0, 1])
     """
     path = Path(csv_path)
     frame = _read_csv(path)
@@ -210,8 +238,8 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
     if not skip:
         i = int(missing[0])
         raise DataError(
-            f"image not found: {table.paths[i]} ({table.describe_row(i)}); {missing.size} missing in "
-            f"this file; pass --skip-bad-images (data.skip_bad_images=true) to skip them"
+            f"image not found: {table.paths[i]} ({table.describe_row(i)}); {missing.size} "
+            "missing in this file; pass --skip-bad-images (data.skip_bad_images=true) to skip them"
         )
     log.warning(
         "%s: skipping %d row(s) whose image is missing (first: %s)",
@@ -237,15 +265,42 @@ def _drop_missing(table: ImageTable, skip: bool) -> ImageTable:
     )
 
 
+def check_data_root(root: str | os.PathLike) -> Path:
+    """``root`` as a path, or a :class:`DataError` if it is not a folder.
+
+    Examples
+    --------
+    >>> check_data_root("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    detectors._errors.DataError: data.root no/such/folder: not a folder (expected one holding \
+faketrain.csv, realtrain.csv, fakeval.csv, realval.csv)
+    """
+    path = Path(root)
+    if not path.is_dir():
+        raise DataError(
+            f"data.root {path}: not a folder (expected one holding "
+            f"{', '.join(sum(TRAINING_FILES.values(), ()))})"
+        )
+    return path
+
+
 def read_training_tables(
     root: str | os.PathLike, split: str, *, dataset: str, skip_missing: bool
 ) -> tuple[ImageTable, ImageTable]:
-    """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(
-            f"data.root {root}: not a folder (expected one holding {', '.join(sum(TRAINING_FILES.values(), ()))})"
-        )
+    """The (fakes, reals) tables of ``split`` (``train`` or ``val``) under ``root``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> fakes, reals = read_training_tables(root, "val", dataset="ff++", skip_missing=False)
+    >>> len(fakes), len(reals)
+    (4, 4)
+    """
+    root = check_data_root(root)
     fake_name, real_name = TRAINING_FILES[split]
     fakes = read_table(root / fake_name, dataset=dataset, role="fake", skip_missing=skip_missing)
     reals = read_table(root / real_name, dataset=dataset, role="real", skip_missing=skip_missing)
@@ -253,7 +308,19 @@ def read_training_tables(
 
 
 def group_counts(tables: list[ImageTable], n_groups: int) -> list[int]:
-    """Number of rows per intersectional group over ``tables`` (LDAM's class counts)."""
+    """Number of rows per intersectional group over ``tables`` (LDAM's class counts).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from detectors.synth import generate
+    >>> root = tempfile.mkdtemp()
+    >>> _ = generate(root, 40, size=32)
+    >>> counts = group_counts(list(read_training_tables(root, "train", dataset="ff++",
+    ...                                                 skip_missing=False)), 8)
+    >>> len(counts), sum(counts)
+    (8, 24)
+    """
     counts = np.zeros(n_groups, dtype=np.int64)
     for table in tables:
         counts += np.bincount(table.groups[table.groups >= 0], minlength=n_groups)[:n_groups]

@@ -1,4 +1,5 @@
-"""Real faces for the detectors: detection (dlib), landmarks, alignment, frames, identity-disjoint splits.
+"""Real faces for the detectors: detection (dlib), landmarks, alignment, frames, identity-disjoint
+splits.
 
 ``python -m detectors.prepare`` turns a folder of videos and images plus an
 annotation table into the research CSV schema with these parts:

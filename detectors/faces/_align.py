@@ -50,13 +50,28 @@ _NOSE_TIP, _MOUTH_LEFT, _MOUTH_RIGHT = 30, 48, 54
 
 
 def eye_centers(landmarks: np.ndarray) -> np.ndarray:
-    """``(2, 2)``: centres of the image-left and image-right eye of a 68-point shape."""
+    """``(2, 2)``: centres of the image-left and image-right eye of a 68-point shape.
+
+    Examples
+    --------
+    >>> points = np.zeros((68, 2)); points[36:42] = (10, 20); points[42:48] = (30, 22)
+    >>> eye_centers(points).tolist()
+    [[10.0, 20.0], [30.0, 22.0]]
+    """
     pts = np.asarray(landmarks, dtype=np.float64)
     return np.stack([pts[_LEFT_EYE].mean(0), pts[_RIGHT_EYE].mean(0)])
 
 
 def anchor_points(landmarks: np.ndarray) -> np.ndarray:
-    """The five template anchors of a 68-point (or 81-point) shape, ``(5, 2)``."""
+    """The five template anchors of a 68-point (or 81-point) shape, ``(5, 2)``.
+
+    Examples
+    --------
+    >>> points = np.zeros((68, 2)); points[36:42] = (10, 20); points[42:48] = (30, 20)
+    >>> points[30], points[48], points[54] = (20, 30), (12, 40), (28, 40)
+    >>> anchor_points(points).tolist()  # eyes, nose tip, mouth corners
+    [[10.0, 20.0], [30.0, 20.0], [20.0, 30.0], [12.0, 40.0], [28.0, 40.0]]
+    """
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[0] < 68 or pts.shape[1] != 2:
         raise ValueError(f"expected (68+, 2) landmarks in dlib's iBUG layout, found {pts.shape}")
@@ -64,7 +79,13 @@ def anchor_points(landmarks: np.ndarray) -> np.ndarray:
 
 
 def template_points(size: int, margin: float) -> np.ndarray:
-    """The template anchors in the pixels of a ``size`` x ``size`` crop with ``margin`` per side."""
+    """The template anchors in the pixels of a ``size`` x ``size`` crop with ``margin`` per side.
+
+    Examples
+    --------
+    >>> template_points(100, 0.0)[:2].tolist()  # the eyes at 29.5 % and 70.5 % of the width
+    [[29.5, 19.0], [70.5, 19.0]]
+    """
     return size * (0.5 + (TEMPLATE - 0.5) / (1.0 + 2.0 * margin))
 
 
@@ -75,6 +96,12 @@ def similarity_transform(
 
     Umeyama's closed form: SVD of the weighted cross-covariance, with the sign
     of the last singular vector fixed so ``R`` is a rotation.
+
+    Examples
+    --------
+    >>> src = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> similarity_transform(src, 2 * src + 1).round(6).tolist()
+    [[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]
     """
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
@@ -93,7 +120,13 @@ def similarity_transform(
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 2 x 3 affine matrix to ``(N, 2)`` points."""
+    """Apply a 2 x 3 affine matrix to ``(N, 2)`` points.
+
+    Examples
+    --------
+    >>> transform_points(np.array([[2.0, 0, 1], [0, 2.0, 1]]), np.array([[1.0, 1.0]])).tolist()
+    [[3.0, 3.0]]
+    """
     pts = np.asarray(points, np.float64)
     return pts @ matrix[:, :2].T + matrix[:, 2]
 
@@ -112,6 +145,14 @@ class AlignedFace:
         2 x 3 affine map from frame pixels to crop pixels.
     method : str
         ``landmarks`` (aligned to the template) or ``box`` (cropped by the detector box).
+
+    Examples
+    --------
+    >>> from detectors.faces import Face
+    >>> black = np.zeros((100, 100, 3), np.uint8)
+    >>> crop = align_face(black, Face((20, 20, 80, 80), 1.0, "hog"), size=64)
+    >>> crop.image.shape, crop.method, crop.landmarks is None
+    ((64, 64, 3), 'box', True)
     """
 
     image: np.ndarray
@@ -150,7 +191,18 @@ def _warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 def align_face(
     image: np.ndarray, face: Face, *, size: int = 256, margin: float = 0.2
 ) -> AlignedFace:
-    """Warp ``face`` of ``image`` (RGB uint8) onto the template; see the module docstring."""
+    """Warp ``face`` of ``image`` (RGB uint8) onto the template; see the module docstring.
+
+    Examples
+    --------
+    >>> from detectors.faces import Face
+    >>> t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    >>> points = np.stack([50 + 20 * np.cos(t), 50 + 25 * np.sin(t)], 1)  # 68 points, no face
+    >>> face = Face((25, 20, 75, 80), 1.0, "hog", landmarks=points.astype(np.float32))
+    >>> crop = align_face(np.zeros((100, 100, 3), np.uint8), face, size=64)
+    >>> crop.method, crop.landmarks.shape
+    ('landmarks', (68, 2))
+    """
     if face.landmarks is not None and len(face.landmarks) >= 68:
         matrix = similarity_transform(
             anchor_points(face.landmarks), template_points(size, margin), ANCHOR_WEIGHTS

@@ -45,8 +45,8 @@ def import_dlib():
         import dlib
     except ImportError:
         raise ConfigError(
-            "face detection needs dlib: pip install 'fairaudit[faces]' (dlib-bin, face-recognition-models, "
-            "opencv-python-headless)"
+            "face detection needs dlib: pip install 'fairaudit[faces]' (dlib-bin, "
+            "face-recognition-models, opencv-python-headless)"
         ) from None
     return dlib
 
@@ -66,6 +66,12 @@ class Face:
         ``hog`` or ``cnn``.
     landmarks : ndarray or None
         ``(K, 2)`` float32 ``(x, y)`` points (K = 68 for dlib's iBUG model).
+
+    Examples
+    --------
+    >>> face = Face(box=(10, 20, 60, 80), score=1.5, detector="hog")
+    >>> face.box, face.landmarks is None
+    ((10, 20, 60, 80), True)
     """
 
     box: tuple[int, int, int, int]
@@ -100,6 +106,12 @@ class FaceDetector:
         The MMOD detector file (default: the one of ``face-recognition-models``).
     landmarks : bool
         Whether to compute landmarks (a :class:`ConfigError` if asked for and no model exists).
+
+    Examples
+    --------
+    >>> detector = FaceDetector("hog", landmarks=False)
+    >>> detector.detect(np.zeros((64, 64, 3), dtype=np.uint8))  # no face in a black frame
+    []
     """
 
     def __init__(
@@ -123,7 +135,8 @@ class FaceDetector:
             detector = "hog+cnn" if cnn_path is not None else "hog"
         if "cnn" in detector and cnn_path is None:
             raise ConfigError(
-                f"--detector {detector} needs the CNN model file: pip install {MODELS_DISTRIBUTION} or pass --cnn-model FILE"
+                f"--detector {detector} needs the CNN model file: pip install "
+                f"{MODELS_DISTRIBUTION} or pass --cnn-model FILE"
             )
         self.detector = detector
         self.cnn_path = cnn_path if "cnn" in detector else None
@@ -132,7 +145,8 @@ class FaceDetector:
         landmark_path = _model_path(landmark_model, "landmarks68", "--landmark-model")
         if landmarks and landmark_path is None:
             raise ConfigError(
-                f"landmarks need dlib's shape predictor file: pip install {MODELS_DISTRIBUTION} or pass --landmark-model FILE"
+                f"landmarks need dlib's shape predictor file: pip install {MODELS_DISTRIBUTION} or "
+                "pass --landmark-model FILE"
             )
         self.landmark_path = landmark_path if landmarks is not False else None
         self._predictor = (
@@ -156,7 +170,8 @@ class FaceDetector:
         }
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Every face the configured detector finds in ``image`` (RGB uint8), best score first, without landmarks."""
+        """Every face the configured detector finds in ``image`` (RGB uint8), best score first,
+        without landmarks."""
         image = _as_uint8_rgb(image)
         faces: list[Face] = []
         if self._hog is not None:

@@ -47,12 +47,26 @@ VIDEO_EXTENSIONS = (
 
 
 def landmark_path(image_path: str | os.PathLike) -> Path:
-    """Where the landmarks of a face crop are saved: the same name with ``.npy``."""
+    """Where the landmarks of a face crop are saved: the same name with ``.npy``.
+
+    Examples
+    --------
+    >>> landmark_path("faces/v1/000.png").as_posix()
+    'faces/v1/000.npy'
+    """
     return Path(image_path).with_suffix(".npy")
 
 
 def sample_indices(total: int, *, frames: int | None = 32, stride: int | None = None) -> list[int]:
-    """Indices of the frames to keep out of ``total`` (see the module docstring)."""
+    """Indices of the frames to keep out of ``total`` (see the module docstring).
+
+    Examples
+    --------
+    >>> sample_indices(100, frames=4)  # the middle frame of four equal segments
+    [12, 37, 62, 87]
+    >>> sample_indices(10, frames=None, stride=4)
+    [0, 4, 8]
+    """
     if total <= 0:
         return []
     if stride is not None:
@@ -97,6 +111,16 @@ class FrameSet:
         The indices asked for.
     delivered : list of int
         The indices actually read (filled by :meth:`frames`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> path = Path(tempfile.mkdtemp()) / "face.png"
+    >>> Image.new("RGB", (8, 8)).save(path)
+    >>> frames = read_frames(path)
+    >>> frames.kind, [(i, image.shape) for i, image in frames.frames()]
+    ('image', [(0, (8, 8, 3))])
     """
 
     path: Path
@@ -171,6 +195,17 @@ def read_frames(
     ------
     DataError
         When the path does not exist, has an unknown type, or a folder holds no image.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for i in range(10):
+    ...     Image.new("RGB", (8, 8)).save(folder / f"{i:03d}.png")
+    >>> frames = read_frames(folder, frames=3)
+    >>> frames.kind, frames.total, frames.wanted
+    ('folder', 10, [1, 5, 8])
     """
     path = Path(path)
     if not path.exists():
@@ -210,5 +245,6 @@ def read_frames(
             stride,
         )
     raise DataError(
-        f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)})"
+        f"{path}: unknown file type {path.suffix!r} (images: {', '.join(IMAGE_EXTENSIONS)}; "
+        f"videos: {', '.join(VIDEO_EXTENSIONS)})"
     )

@@ -63,7 +63,14 @@ def _search_roots() -> list[Path]:
 
 
 def find_model_file(name: str) -> Path | None:
-    """The installed file of model ``name`` (a key of :data:`MODEL_FILES`), or ``None``."""
+    """The installed file of model ``name`` (a key of :data:`MODEL_FILES`), or ``None``.
+
+    Examples
+    --------
+    >>> path = find_model_file("landmarks68")  # None without face-recognition-models
+    >>> path is None or path.name == MODEL_FILES["landmarks68"]
+    True
+    """
     file_name = MODEL_FILES[name]
     found = _from_metadata(file_name)
     if found is not None:

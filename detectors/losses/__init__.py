@@ -8,6 +8,7 @@ family (bi-level for PG-FDD, DAG-FDD, DAW-FDD).
 from ._contrastive import contrastive_regularization
 from ._cvar import (
     FLOAT32_EXP_OVERFLOW,
+    SOLVERS,
     bilevel_cvar_loss,
     cvar,
     dag_fdd_loss,
@@ -21,6 +22,7 @@ from ._reconstruction import reconstruction_l1
 __all__ = [
     "FLOAT32_EXP_OVERFLOW",
     "LDAMLoss",
+    "SOLVERS",
     "bilevel_cvar_loss",
     "contrastive_regularization",
     "cvar",

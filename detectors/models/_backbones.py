@@ -138,7 +138,14 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 
 def backbone_spec(name: str) -> BackboneSpec:
-    """The registry entry of ``name`` or a :class:`ConfigError` listing the known ones."""
+    """The registry entry of ``name`` or a :class:`ConfigError` listing the known ones.
+
+    Examples
+    --------
+    >>> spec = backbone_spec("xception")
+    >>> spec.input_size, spec.mean
+    (256, (0.5, 0.5, 0.5))
+    """
     if name not in BACKBONES:
         raise ConfigError(f"unknown backbone {name!r} (known: {', '.join(BACKBONES)})")
     return BACKBONES[name]
@@ -147,7 +154,16 @@ def backbone_spec(name: str) -> BackboneSpec:
 def create_backbone(
     name: str, *, pretrained: str | None = None, strict: bool = True, **kwargs
 ) -> nn.Module:
-    """Build backbone ``name`` with random weights, then load ``pretrained`` (a local file) if given."""
+    """Build backbone ``name`` with random weights, then load ``pretrained`` (a local file) if
+    given.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = create_backbone("tiny_cnn")
+    >>> net(torch.zeros(1, 3, 64, 64)).shape  # stride 32
+    torch.Size([1, 64, 2, 2])
+    """
     spec = backbone_spec(name)
     try:
         model = spec.factory(**kwargs)

@@ -41,6 +41,15 @@ class WeightsReport:
         File keys dropped on purpose (e.g. the 1000-class ImageNet head).
     reshaped : list of str
         2-D pointwise convolution weights reshaped to ``(out, in, 1, 1)``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    >>> report = load_weights(torch.nn.Linear(2, 2), path)
+    >>> report.loaded, report.missing, report.unexpected
+    (2, [], [])
     """
 
     path: str
@@ -54,8 +63,8 @@ class WeightsReport:
     def summary(self) -> str:
         return (
             f"{os.path.basename(self.path)} (sha256 {self.sha256[:12]}): loaded {self.loaded}, "
-            f"missing {len(self.missing)}, unexpected {len(self.unexpected)}, dropped {len(self.dropped)}, "
-            f"reshaped {len(self.reshaped)}"
+            f"missing {len(self.missing)}, unexpected {len(self.unexpected)}, dropped "
+            f"{len(self.dropped)}, reshaped {len(self.reshaped)}"
         )
 
 
@@ -68,7 +77,17 @@ def _sha256(path: str) -> str:
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a tensor dict from ``path`` (unwrapping ``state_dict`` / ``model`` and ``module.`` prefixes)."""
+    """Read a tensor dict from ``path`` (unwrapping ``state_dict`` / ``model`` and ``module.``
+    prefixes).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> torch.save({"state_dict": {"module.bias": torch.zeros(1)}}, path)
+    >>> list(read_state_dict(path))
+    ['bias']
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file not found: {path}")
@@ -87,7 +106,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(
-            f"weights file {path}: expected a dict of tensors (a state dict), found {type(obj).__name__}"
+            f"weights file {path}: expected a dict of tensors (a state dict), found "
+            f"{type(obj).__name__}"
         )
     return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
 
@@ -110,6 +130,19 @@ def load_weights(
         Reshape 2-D ``*pointwise.weight`` tensors to ``(out, in, 1, 1)`` (the Cadene Xception file).
     strict : bool
         Raise :class:`WeightsError` when keys are missing or unexpected; otherwise log a warning.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.pt")
+    >>> weights = {"fc.weight": torch.ones(1, 2), "weight": torch.ones(1, 2),
+    ...            "bias": torch.ones(1)}
+    >>> torch.save(weights, path)
+    >>> layer = torch.nn.Linear(2, 1)
+    >>> load_weights(layer, path, drop_prefixes=("fc.",)).dropped
+    ['fc.weight']
+    >>> layer.weight.tolist()
+    [[1.0, 1.0]]
     """
     path = os.fspath(path)
     state = read_state_dict(path)
@@ -138,8 +171,9 @@ def load_weights(
         )
     if strict and (report.missing or report.unexpected):
         raise WeightsError(
-            f"weights file {path} does not fit {type(module).__name__}: missing {len(report.missing)} "
-            f"{report.missing[:3]}, unexpected {len(report.unexpected)} {report.unexpected[:3]}"
+            f"weights file {path} does not fit {type(module).__name__}: missing "
+            f"{len(report.missing)} {report.missing[:3]}, unexpected {len(report.unexpected)} "
+            f"{report.unexpected[:3]}"
         )
     with torch.no_grad():
         module.load_state_dict(kept, strict=False)

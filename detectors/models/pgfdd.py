@@ -44,7 +44,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ..losses import LDAMLoss, bilevel_cvar_loss, contrastive_regularization, reconstruction_l1
+from ..losses import (
+    SOLVERS,
+    LDAMLoss,
+    bilevel_cvar_loss,
+    contrastive_regularization,
+    reconstruction_l1,
+)
 from ._backbones import backbone_spec, create_backbone
 from ._layers import ChannelAdapter, ClassifierHead, PointwiseMLP, ReconstructionDecoder, adain
 from ._registry import Detector, register_detector
@@ -57,12 +63,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "content_code": "adain",
         "dropout_on_logits": True,
         "overflow_guard": True,
+        "cvar_solver": "fminbound",
     },
     "fixed": {
         "fusion": "concat",
         "content_code": "raw",
         "dropout_on_logits": False,
         "overflow_guard": False,
+        "cvar_solver": "exact",
     },
 }
 
@@ -126,6 +134,17 @@ class PGFDD(Detector):
         Override single behaviours of the variant.
     loss_weights : dict, optional
         Override entries of :data:`DEFAULT_LOSS_WEIGHTS`.
+
+    Examples
+    --------
+    >>> model = PGFDD(backbone="tiny_cnn", feature_dim=32, head_hidden=16)
+    >>> batch = {"image": torch.randn(4, 3, 64, 64), "label": torch.tensor([0, 0, 1, 1]),
+    ...          "label_specific": torch.tensor([0, 0, 1, 2]), "group": torch.tensor([0, 1, 0, 1])}
+    >>> losses = model.get_losses(batch, model(batch))
+    >>> sorted(losses)
+    ['contrastive', 'demographic', 'fusion', 'overall', 'reconstruction', 'shared', 'specific']
+    >>> model(batch, inference=True)["logits"].shape
+    torch.Size([4, 2])
     """
 
     def __init__(
@@ -144,6 +163,7 @@ class PGFDD(Detector):
         content_code: str | None = None,
         dropout_on_logits: bool | None = None,
         overflow_guard: bool | None = None,
+        cvar_solver: str | None = None,
         head_dropout: float = 0.2,
         decoder_dropout: float = 0.3,
         loss_weights: dict[str, float] | None = None,
@@ -176,17 +196,20 @@ class PGFDD(Detector):
         self.overflow_guard = _choose(
             "overflow_guard", overflow_guard, base["overflow_guard"], (True, False)
         )
+        solver = _choose("cvar_solver", cvar_solver, base["cvar_solver"], SOLVERS)
         spec = backbone_spec(backbone)
         self.input_size, self.mean, self.std = spec.input_size, spec.mean, spec.std
+        self.input_multiple = 32  # the decoder upsamples the 1/32 feature map by 32
         self.num_groups, self.num_specific = num_groups, num_specific
         unknown = set(loss_weights or {}) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
             raise ConfigError(
-                f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: {', '.join(DEFAULT_LOSS_WEIGHTS)})"
+                f"pgfdd option loss_weights: unknown term(s) {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(DEFAULT_LOSS_WEIGHTS)})"
             )
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
         self.cvar_options = dict(
-            alpha_inner=alpha_inner, alpha_outer=alpha_outer, tau1=tau1, tau2=tau2
+            alpha_inner=alpha_inner, alpha_outer=alpha_outer, tau1=tau1, tau2=tau2, solver=solver
         )
         self.contrastive_margin = contrastive_margin
 
@@ -221,9 +244,9 @@ class PGFDD(Detector):
         return self.block_fused(torch.cat([demographic, shared], dim=1))
 
     def forward(self, batch: dict[str, Tensor], inference: bool = False) -> dict[str, Any]:
-        """Outputs: ``logits`` (fused head, scoring), ``logits_shared``, ``feat_fused``, ``feat_shared``;
-        in training also ``logits_specific``, ``logits_demographic``, ``feat_specific`` and
-        ``reconstructions`` (dict of four images batches)."""
+        """Outputs: ``logits`` (fused head, scoring), ``logits_shared``, ``feat_fused``,
+        ``feat_shared``; in training also ``logits_specific``, ``logits_demographic``,
+        ``feat_specific`` and ``reconstructions`` (dict of four images batches)."""
         x = batch["image"]
         forgery = self.encoder_forgery(x)
         demographic_map = self.encoder_demographic(x)
@@ -269,23 +292,28 @@ class PGFDD(Detector):
         }
 
     def get_losses(self, batch: dict[str, Tensor], outputs: dict[str, Any]) -> dict[str, Tensor]:
-        """All loss terms and their weighted sum ``overall`` (needs a training forward pass)."""
+        """All loss terms and their weighted sum ``overall`` (needs a training forward pass).
+
+        Every term is computed in float32, also when the forward pass ran under bf16 autocast.
+        """
         label = batch["label"]
+        out = {k: v.float() for k, v in outputs.items() if isinstance(v, Tensor)}
         if "reconstructions" not in outputs:
-            ce = F.cross_entropy(outputs["logits"], label)
+            ce = F.cross_entropy(out["logits"], label)
             return {"overall": ce, "fusion_ce": ce}
-        image = batch["image"]
+        image = batch["image"].float()
         n = image.shape[0] // 2
-        rec = outputs["reconstructions"]
+        rec = {k: v.float() for k, v in outputs["reconstructions"].items()}
         if rec["self_real"].shape[-2:] != image.shape[-2:]:
             raise ConfigError(
-                f"pgfdd reconstructs {tuple(rec['self_real'].shape[-2:])} images from {tuple(image.shape[-2:])} inputs: "
+                f"pgfdd reconstructs {tuple(rec['self_real'].shape[-2:])} images from "
+                f"{tuple(image.shape[-2:])} inputs: "
                 "use an input size of 32 x the feature map (e.g. 256 for xception, 64 for tiny_cnn)"
             )
-        per_sample = F.cross_entropy(outputs["logits"], label, reduction="none")
+        per_sample = F.cross_entropy(out["logits"], label, reduction="none")
         terms = {
-            "shared": F.cross_entropy(outputs["logits_shared"], label),
-            "specific": F.cross_entropy(outputs["logits_specific"], batch["label_specific"]),
+            "shared": F.cross_entropy(out["logits_shared"], label),
+            "specific": F.cross_entropy(out["logits_specific"], batch["label_specific"]),
             "reconstruction": reconstruction_l1(
                 image[:n],
                 image[n:],
@@ -295,14 +323,14 @@ class PGFDD(Detector):
                 rec["cross_to_fake"],
             ),
             "contrastive": contrastive_regularization(
-                outputs["feat_shared"],
-                outputs["feat_specific"],
+                out["feat_shared"],
+                out["feat_specific"],
                 batch["label_specific"],
                 self.contrastive_margin,
             ),
-            "demographic": self.ldam(outputs["logits_demographic"].float(), batch["group"]),
+            "demographic": self.ldam(out["logits_demographic"], batch["group"]),
             "fusion": bilevel_cvar_loss(
-                per_sample.float(),
+                per_sample,
                 batch["group"],
                 self.num_groups,
                 overflow_guard=self.overflow_guard,

@@ -1,4 +1,5 @@
-"""Plain backbone detectors (Xception, ResNet-50, EfficientNet-B3/B4) with CE, DAG-FDD or DAW-FDD loss.
+"""Plain backbone detectors (Xception, ResNet-50, EfficientNet-B3/B4) with CE, DAG-FDD or DAW-FDD
+loss.
 
 ``backbone -> global average pool -> dropout -> Linear(C, 2)``. The loss is
 chosen with ``loss``:
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ..losses import dag_fdd_loss, daw_fdd_loss
+from ..losses import SOLVERS, dag_fdd_loss, daw_fdd_loss
 from ._backbones import backbone_spec, create_backbone
 from ._registry import Detector, register_detector
 
@@ -55,6 +56,20 @@ class PlainDetector(Detector):
         Accepted for a uniform interface; unused.
     dropout : float
         Dropout before the linear head.
+    cvar_solver : {"exact", "fminbound"}
+        How DAG-FDD / DAW-FDD find their CVaR minimisers: exactly (default), or by the research
+        code's bounded search, whose gradient is off the exact one
+        (:mod:`detectors.losses`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = PlainDetector(backbone="tiny_cnn", loss="daw")
+    >>> batch = {"image": torch.zeros(4, 3, 64, 64), "label": torch.tensor([0, 0, 1, 1]),
+    ...          "group": torch.tensor([0, 1, 0, 1])}
+    >>> out = model(batch)
+    >>> out["logits"].shape, sorted(model.get_losses(batch, out))
+    (torch.Size([4, 2]), ['ce', 'overall'])
     """
 
     def __init__(
@@ -70,6 +85,7 @@ class PlainDetector(Detector):
         num_groups: int = 8,
         group_counts: Sequence[int] | None = None,
         dropout: float = 0.0,
+        cvar_solver: str = "exact",
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
@@ -88,6 +104,11 @@ class PlainDetector(Detector):
             alpha_outer,
         )
         self.num_groups = num_groups
+        if cvar_solver not in SOLVERS:
+            raise ConfigError(
+                f"option cvar_solver: expected one of {', '.join(SOLVERS)}, found {cvar_solver!r}"
+            )
+        self.cvar_solver = cvar_solver
 
     def forward(self, batch: dict[str, Tensor], inference: bool = False) -> dict[str, Any]:
         """Outputs ``logits`` (B, 2) and ``feat`` (B, C) pooled features."""
@@ -99,7 +120,7 @@ class PlainDetector(Detector):
         if self.loss == "ce":
             total = per_sample.mean()
         elif self.loss == "dag":
-            total = dag_fdd_loss(per_sample, self.alpha)
+            total = dag_fdd_loss(per_sample, self.alpha, solver=self.cvar_solver)
         else:
             total = daw_fdd_loss(
                 per_sample,
@@ -107,5 +128,6 @@ class PlainDetector(Detector):
                 self.num_groups,
                 alpha_inner=self.alpha_inner,
                 alpha_outer=self.alpha_outer,
+                solver=self.cvar_solver,
             )
         return {"overall": total, "ce": per_sample.mean().detach()}

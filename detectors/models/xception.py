@@ -20,7 +20,8 @@ __all__ = ["Xception", "load_xception_weights"]
 
 
 class SeparableConv2d(nn.Module):
-    """Depthwise ``k x k`` convolution (``conv1``) followed by a 1 x 1 pointwise one (``pointwise``)."""
+    """Depthwise ``k x k`` convolution (``conv1``) followed by a 1 x 1 pointwise one
+    (``pointwise``)."""
 
     def __init__(
         self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1, padding: int = 1
@@ -78,13 +79,22 @@ class Block(nn.Module):
 
 
 class Xception(nn.Module):
-    """Xception trunk: entry flow, 8 middle blocks, exit flow up to ``bn4`` (2048 channels, stride 32).
+    """Xception trunk: entry flow, 8 middle blocks, exit flow up to ``bn4``.
+
+    2048 channels, stride 32.
 
     Parameters
     ----------
     final_relu : bool
         Apply a ReLU after ``bn4`` (classification use). The PG-FDD encoders feed
         the raw ``bn4`` output to their channel adapter, as the research code does.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = Xception()
+    >>> net(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 2048, 2, 2])
     """
 
     out_channels = 2048
@@ -119,7 +129,22 @@ class Xception(nn.Module):
 
 
 def load_xception_weights(model: Xception, path: str, *, strict: bool = True) -> WeightsReport:
-    """Load a Cadene-layout ImageNet Xception file (2-D pointwise weights reshaped, ``fc`` dropped)."""
+    """Load a Cadene-layout ImageNet Xception file (2-D pointwise weights reshaped, no ``fc``).
+
+    Examples
+    --------
+    A file with two of the Cadene file's tensors (its pointwise weights are 2-D):
+
+    >>> import tempfile, os, torch
+    >>> weights = {"conv3.pointwise.weight": torch.zeros(1536, 1024),
+    ...            "fc.weight": torch.zeros(1000, 2048)}
+    >>> path = os.path.join(tempfile.mkdtemp(), "xception.pth")
+    >>> torch.save(weights, path)
+    >>> net = Xception()
+    >>> report = load_xception_weights(net, path, strict=False)
+    >>> report.reshaped, report.dropped, net.conv3.pointwise.weight.abs().sum().item()
+    (['conv3.pointwise.weight'], ['fc.weight'], 0.0)
+    """
     return load_weights(
         model, path, drop_prefixes=("fc.", "last_linear."), reshape_pointwise=True, strict=strict
     )

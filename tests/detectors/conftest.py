@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,21 +13,9 @@ except ImportError:  # the audit core is tested without the detectors extra
     collect_ignore_glob = ["test_*.py"]
     torch = None
 
-REPO = Path(__file__).resolve().parents[2]
-
 if torch is not None:
     # Two cores shared with other processes: one intra-op thread avoids OpenMP spin contention.
     torch.set_num_threads(1)
-
-
-def cli_env() -> dict[str, str]:
-    """Environment for ``python -m detectors...`` subprocesses run from the repository root."""
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    return env
 
 
 @pytest.fixture(scope="session")

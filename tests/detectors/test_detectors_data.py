@@ -1,4 +1,4 @@
-"""Data: CSV schema, group codings, pair sampler and [reals; fakes] layout, transforms, bad images."""
+"""Data: CSV schema, group codings, pair sampler, [reals; fakes] layout, transforms, bad images."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, cli_env
+from detectors_cli import REPO, cli_env
 
 
 @pytest.mark.slow

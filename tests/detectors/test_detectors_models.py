@@ -105,7 +105,8 @@ def test_weights_loader_reports_and_refuses_what_does_not_fit(tmp_path):
     torch.save(partial, tmp_path / "partial.pt")
     with pytest.raises(
         WeightsError,
-        match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], unexpected 1 \['extra.weight'\]",
+        match=r"does not fit TinyConvNet: missing 1 \['stages.0.weight'\], "
+        r"unexpected 1 \['extra.weight'\]",
     ):
         load_weights(model, tmp_path / "partial.pt")
     report = load_weights(model, tmp_path / "partial.pt", strict=False)
@@ -314,3 +315,31 @@ def test_ldam_counts_reach_the_model():
     )
     assert model.ldam.margins[2].item() == pytest.approx(0.5)
     assert model.ldam.margins[5].item() == pytest.approx(0.5 * (1 / 80) ** 0.25, rel=1e-6)
+
+
+def test_pgfdd_losses_are_float32_under_bf16_autocast():
+    """Issue 11: the forward pass may run in bf16, the losses must not (bf16 cross-entropy has a
+    per-sample error of about 5e-3, five times the CVaR smoothing)."""
+    import torch.nn.functional as F
+
+    from detectors.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("pgfdd", backbone="tiny_cnn", feature_dim=32, head_hidden=16)
+    batch = {
+        "image": torch.randn(8, 3, 64, 64),
+        "label": torch.tensor([0] * 4 + [1] * 4),
+        "label_specific": torch.tensor([0] * 4 + [1, 2, 3, 1]),
+        "group": torch.tensor([0, 1, 2, 3, 0, 1, 2, 3]),
+    }
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = model(batch)
+    assert outputs["logits_shared"].dtype == torch.bfloat16  # the forward pass did run in bf16
+    losses = model.get_losses(batch, outputs)
+    assert all(v.dtype == torch.float32 for v in losses.values()), {
+        k: v.dtype for k, v in losses.items()
+    }
+    expected = F.cross_entropy(outputs["logits_shared"].float(), batch["label"])
+    assert losses["shared"].item() == expected.item()
+    in_bf16 = F.cross_entropy(outputs["logits_shared"], batch["label"])
+    assert in_bf16.dtype == torch.bfloat16  # what the former code computed

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, cli_env
+from detectors_cli import REPO, cli_env
 from detectors import ConfigError
 from detectors._cli import run_cli
 from detectors._distributed import DistInfo
@@ -214,14 +214,17 @@ def test_run_folder_holds_config_summary_and_checkpoints(two_epoch_run, small_da
         "train_fusion",
         "train_demographic",
         "val_auc",
-        "val_fpr_gap",
+        "val_gender_fpr_range",
+        "val_race_tpr_range",
+        "val_gender+race_equalized_odds",
+        "val_gender+race_auc_range",
         "val_loss",
         "skipped_images",
         "lr",
     ):
         assert column in rows[0]
     assert [float(r["lr"]) for r in rows] == pytest.approx(
-        [0.003, 0.0015]
+        [0.002, 0.001]
     )  # StepLR(1, 0.5) stepped per epoch
     last = torch.load(two_epoch_run / "last.pt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2 and not any(k.startswith("module.") for k in last["model"])

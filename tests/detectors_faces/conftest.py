@@ -1,4 +1,5 @@
-"""Fixtures of the real-face tests: the photos installed wheels ship, one detector, one small prepared set.
+"""Fixtures of the real-face tests: the photos installed wheels ship, one detector, one small
+prepared set.
 
 Skipped as a whole where the ``faces`` extra (dlib-bin, face-recognition-models,
 opencv-python-headless, scikit-image) or the detectors extra (torch) is missing.

@@ -1,4 +1,5 @@
-"""The offline demo end to end: real photos -> prepare -> self-blended training -> predict -> fairaudit report."""
+"""The offline demo end to end: real photos -> prepare -> self-blended training -> predict ->
+fairaudit report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Detection, landmarks and alignment on real photographs; model files found without importing their package."""
+"""Detection, landmarks and alignment on real photographs; model files found without importing their
+package."""
 
 from __future__ import annotations
 

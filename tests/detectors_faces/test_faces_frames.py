@@ -1,4 +1,5 @@
-"""Frame sampling from videos, folders and images; unreadable sources fail with a message naming them."""
+"""Frame sampling from videos, folders and images; unreadable sources fail with a message naming
+them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""python -m detectors.prepare on real photos: research CSVs, frames without a face reported, identity split, resume, errors."""
+"""python -m detectors.prepare on real photos: research CSVs, frames without a face reported,
+identity split, resume, errors."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _csvs(data):
 
 
 def _cli(argv, capsys):
-    """Run the command line in this process; its console log handler writes to this test's stderr."""
+    """Run the command line in this process; its console log handler writes to the test's stderr."""
     import logging
 
     logger = logging.getLogger("detectors")
@@ -262,7 +263,8 @@ def test_no_face_at_all_is_an_error(tmp_path, capsys, photo_paths):
 
 
 def test_fakes_and_research_flag_annotations(tmp_path, capsys, photo_paths):
-    """Annotations in the research flag form, with fakes and face-swap identities; fake files carry spe_label."""
+    """Annotations in the research flag form, with fakes and face-swap identities; fake files carry
+    spe_label."""
     for k in range(5):
         shutil.copyfile(photo_paths["grace_hopper"], tmp_path / f"r{k}.jpg")
         shutil.copyfile(photo_paths["astronaut"], tmp_path / f"f{k}.png")
@@ -346,7 +348,7 @@ def test_command_line_with_two_workers_matches_one(prepared, tmp_path, cli_runne
 def test_without_the_landmark_model_faces_are_cropped_by_their_box(
     prepared, tmp_path, monkeypatch, caplog
 ):
-    """dlib-bin alone (no face-recognition-models): the HOG detector, box crops, no landmark files."""
+    """dlib-bin alone (no face-recognition-models): HOG detector, box crops, no landmark files."""
     import detectors.prepare as module
     from detectors.faces import _detect
 

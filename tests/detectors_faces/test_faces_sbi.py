@@ -1,4 +1,5 @@
-"""Self-blended images: the fake differs from its real only near the face; the pair dataset keeps the [reals; fakes] layout."""
+"""Self-blended images: the fake differs from its real only near the face; the pair dataset keeps
+the [reals; fakes] layout."""
 
 from __future__ import annotations
 
@@ -225,3 +226,78 @@ def test_blend_radius_grows_with_the_options():
     assert blend_radius(
         256, BlendOptions(blur_kernel=(3, 5), translate=(0.0, 0.0), scale=(1.0, 1.0))
     ) < blend_radius(256)
+
+
+# ---- the paper's procedure -----------------------------------------------------------------
+
+
+def test_the_mask_stays_inside_the_moved_hull_and_spills_without_erosion(prepared):
+    """The paper erodes the mask before its final blur; blurring twice spills past the hull."""
+    for _, image, landmarks in _faces(prepared, 2):
+        spill = {True: [], False: []}
+        for seed in range(8):
+            for erode in (True, False):
+                options = BlendOptions(erode_mask=erode)
+                blend = self_blend(image, landmarks, np.random.default_rng(seed), options)
+                region = blend.region > 0.5  # the hull after the affine map and the deformation
+                peak = blend.mask / blend.mask.max()
+                spill[erode].append(((peak > 0.05) & ~region).sum() / region.sum())
+                if erode:
+                    # the affine map moves the hull by at most its translation and scaling
+                    shift = blend_radius(image.shape[0], BlendOptions(blur_kernel=(1, 1)))
+                    assert not (blend.mask > 0.05)[~_dilated(blend.hull, shift)].any()
+        assert max(spill[True]) == 0.0
+        assert np.mean(spill[False]) > 0.05  # the former procedure's mask leaves the hull
+
+
+def test_the_elastic_deformation_moves_the_mask_not_the_face():
+    """With the same draws, deforming the source too changes the fake but not the mask; without
+    it the fake is the source moved by the recorded affine map alone."""
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 255, (128, 128, 3)).astype(np.float32)
+    image = np.clip(cv2.GaussianBlur(noise, (0, 0), 6) * 4 - 380, 0, 255).astype(np.uint8)
+    checked = 0
+    for seed in range(40):
+        paper = self_blend(image, None, np.random.default_rng(seed))
+        if paper.params["altered"] != "target" or paper.params["ratio"] != 1.0:
+            continue  # the source is the untouched face and fully blended in where mask == 1
+        legacy = self_blend(
+            image, None, np.random.default_rng(seed), BlendOptions(elastic_source=True)
+        )
+        assert np.array_equal(paper.mask, legacy.mask)
+        core = paper.mask > 0.999
+        scale, (tx, ty) = paper.params["scale"], paper.params["translate"]
+        c = (128 - 1) / 2
+        affine = np.array([[scale, 0, (1 - scale) * c + tx], [0, scale, (1 - scale) * c + ty]])
+        moved = cv2.warpAffine(
+            image, affine, (128, 128), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        paper_error = np.abs(paper.fake.astype(int) - moved)[core].mean()
+        legacy_error = np.abs(legacy.fake.astype(int) - moved)[core].mean()
+        assert paper_error < 1.0 < legacy_error, (seed, paper_error, legacy_error)
+        checked += 1
+    assert checked >= 2
+
+
+def test_post_blend_augmentation_is_on_for_training_pairs_only(prepared):
+    reals = _reals(prepared)
+    size = 128
+    augmented = SelfBlendedPairDataset(reals, build_transform(size), seed=3, flip=False)
+    plain = SelfBlendedPairDataset(
+        reals, build_transform(size), seed=3, flip=False, post_augment=False
+    )
+    fixed = SelfBlendedPairDataset(reals, build_transform(size), seed=3, flip=False, fixed=True)
+    changed = 0
+    for i in range(8):
+        blend = augmented.pair(i)
+        as_drawn = torch.from_numpy(blend.real).permute(2, 0, 1)
+        assert torch.equal(plain[i]["real"]["image"], as_drawn)
+        item = augmented[i]
+        changed += not torch.equal(item["real"]["image"], as_drawn)
+        near = torch.from_numpy(_dilated(blend.hull, blend_radius(size) + 16))
+        assert torch.equal(item["real"]["image"][:, ~near], item["fake"]["image"][:, ~near])
+        fixed_blend = fixed.pair(i)
+        assert torch.equal(
+            fixed[i]["real"]["image"], torch.from_numpy(fixed_blend.real).permute(2, 0, 1)
+        )
+    assert changed >= 2  # colour (p 0.3 each) or JPEG (p 0.5) acted on most pairs

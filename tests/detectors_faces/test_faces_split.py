@@ -1,4 +1,5 @@
-"""The identity-disjoint split: no identity in two splits, 60/20/20, balanced per label and group, seeded."""
+"""The identity-disjoint split: no identity in two splits, 60/20/20, balanced per label and group,
+seeded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from detectors.faces import identity_components, split_identities
 
 
 def _population(seed=1, people=300, swaps=0.3):
-    """Rows of a FF++-like set: each person has 1-3 real videos; fakes name the target and sometimes a source person."""
+    """Rows of a FF++-like set: each person has 1-3 real videos; fakes name the target and sometimes
+    a source person."""
     rng = np.random.default_rng(seed)
     ids, strata = [], []
     for p in range(people):
