@@ -259,6 +259,42 @@ def _table(results, methods):
     return "\n".join(lines)
 
 
+def readme_tables(docs) -> str:
+    """Compact tables for the README from saved results: per configuration, the lowest
+    coverage over the reported gaps (and which gap), and the mean width ratio."""
+    out = []
+    for kind, title in (("audit", "Gaps of one audit"), ("compare", "Changes B - A of compare")):
+        rows = {}
+        for doc in docs:
+            for name, res in doc.get(kind, {}).items():
+                rows[name] = (res, doc["n_sim"])
+        if not rows:
+            continue
+        out += [
+            f"{title} ({', '.join(sorted({str(n) for _, n in rows.values()}))} simulated data "
+            "sets per configuration, 1000 replicates, 95% intervals):",
+            "",
+            "| configuration | max-t: lowest coverage | percentile: lowest coverage | "
+            "width max-t / percentile |",
+            "|---|---|---|---|",
+        ]
+        for name, (res, _) in rows.items():
+            cells = []
+            for m in ("max-t", "percentile"):
+                covs = {k: v[0] for k, v in res[m].items() if v[2]}
+                worst = min(covs, key=covs.get)
+                cells.append(f"{covs[worst]:.3f} ({worst})")
+            ratios = [
+                res["max-t"][k][1] / res["percentile"][k][1]
+                for k in res["max-t"]
+                if res["percentile"][k][1] and np.isfinite(res["max-t"][k][1])
+            ]
+            cells.append(f"{np.mean(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-sim", type=int, default=200)
@@ -269,7 +305,21 @@ def main(argv=None):
     )
     ap.add_argument("--quick", action="store_true", help="three configurations, 60 data sets")
     ap.add_argument("--out", default=None, help="write the JSON results here")
+    ap.add_argument(
+        "--readme",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="print README tables of saved runs",
+    )
     args = ap.parse_args(argv)
+    if args.readme:
+        docs = []
+        for path in args.readme:
+            with open(path) as fh:
+                docs.append(json.load(fh))
+        print(readme_tables(docs))
+        return
     methods = args.methods.split(",")
     configs = dict(CONFIGS)
     compares = dict(COMPARE_CONFIGS)

@@ -366,8 +366,9 @@ def _log(x):
 
 
 def _ratio_gap(theta, reps, band_sel, log_band_sel=None):
-    """min / max over groups: on the log scale (a range of log values) when every group value
-    is positive, else from the ratios themselves (the ratio is then 0 at the point)."""
+    """min / max over groups. When every group value is positive the candidates are selected
+    as a range of log values (symmetric uncertainty) and their limits taken on the ratios
+    themselves; else the ratios are used throughout (the ratio is then 0 at the point)."""
     if not np.max(theta) > 0:
         return None
 
@@ -380,7 +381,10 @@ def _ratio_gap(theta, reps, band_sel, log_band_sel=None):
 
     if log_band_sel is not None:
         cands = _range_candidates(_log(theta), _log(reps), log_band_sel)
-        return _Gap.of(cands, "ratio", fallback, RATIO_CLIP)
+        # selected on the log scale (where a ratio's uncertainty is symmetric), limits on the
+        # ratio's own scale (measured narrower, with the same coverage)
+        gap = _Gap.of(cands, "ratio", fallback, RATIO_CLIP)
+        return None if gap is None else gap.linear()
     return _Gap.of(_neg_ratio_candidates(theta, reps, band_sel), "min", fallback, RATIO_CLIP)
 
 
@@ -478,7 +482,8 @@ def _equalized_odds_gaps(theta, reps, bands, log_bands):
         else:
             ratios = [_neg_ratio_candidates(t, r, b) for t, r, b in zip(theta, reps, bands)]
             kind = "min"
-        out["equalized_odds_ratio"] = _Gap.of(_concat(ratios), kind, ratio_fallback, RATIO_CLIP)
+        gap = _Gap.of(_concat(ratios), kind, ratio_fallback, RATIO_CLIP)
+        out["equalized_odds_ratio"] = None if gap is None else gap.linear()
     else:
         out["equalized_odds_ratio"] = None
     return out
