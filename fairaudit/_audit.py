@@ -792,7 +792,7 @@ def _audit_prepared(
             extras["n_bins"] = res.n_bins
             reps = res.bootstrap(n_boot, bootstrap, point)
             extras["binning"] = res.binning_shift(reps)
-            if ci_method == "bca":
+            if "bca" in (ci_method, gap_ci):
                 extras["jackknife"] = res.jackknife(bootstrap)
         if n_perm_eff > 0:
             perm = res.permutation_gaps(n_perm_eff, s)
@@ -803,7 +803,8 @@ def _audit_prepared(
     for m in metrics:
         vals = point[m]
         if reps is not None:
-            lo, hi = interval(vals, reps[m], ci, ci_method, extras.get("jackknife", {}).get(m))
+            jk = extras.get("jackknife", {}).get(m) if ci_method == "bca" else None
+            lo, hi = interval(vals, reps[m], ci, ci_method, jk)
         else:
             lo = hi = np.full(vals.shape, np.nan)
         for i in range(len(names)):
