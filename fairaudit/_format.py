@@ -261,7 +261,7 @@ def _sections(result, *, all_gaps, all_metrics):
     from ._gaps import gap_names
 
     metrics = _metrics_of(result, all_metrics)
-    names = gap_names(result.config["metrics"]) if all_gaps else HEADLINE_GAPS
+    names = gap_names(result.config["metrics"]) if all_gaps else _shown_gaps(result)
     out = [("whole set", *_group_table(result, OVERALL, list(result.config["metrics"])))]
     for fam in result.families:
         out.append((f"family {fam}: groups", *_group_table(result, fam, metrics)))
@@ -274,6 +274,14 @@ def _sections(result, *, all_gaps, all_metrics):
             )
         )
     return out
+
+
+def _shown_gaps(result) -> list:
+    """The headline gaps, then every other gap judged against a tolerance."""
+    judged = []
+    if "verdict" in result.gaps:
+        judged = list(dict.fromkeys(result.gaps.loc[result.gaps["verdict"].notna(), "name"]))
+    return HEADLINE_GAPS + [g for g in judged if g not in HEADLINE_GAPS]
 
 
 def _whole_set_lines(header, rows):

@@ -230,14 +230,15 @@ def _gap_table(a, family, names) -> str:
 
 
 def _audit_tables(a) -> str:
-    from ._format import HEADLINE_GAPS
     from ._gaps import gap_names
 
     c = a.config
     main_metrics = _metric_list(a, _table_metrics())
     all_metrics = list(c.get("metrics", []))
     out = ["<h3>Whole set</h3>", _group_table(a, OVERALL, all_metrics)]
-    headline = [g for g in HEADLINE_GAPS if g in set(a.gaps["name"])]
+    from ._format import _shown_gaps
+
+    headline = [g for g in _shown_gaps(a) if g in set(a.gaps["name"])]
     every = [g for g in gap_names(all_metrics) if g in set(a.gaps["name"])]
     for fam in a.families:
         out.append(f'<h3 id="family-{_slug(fam)}">Family {_e(fam)}</h3>')
