@@ -13,7 +13,7 @@ from . import __version__
 from ._errors import bad, opt
 from ._groups import build_groups
 from ._metrics import METRIC_NAMES, SPECS
-from ._stats import group_point_metrics, sort_rows
+from ._stats import canonical_ids, group_point_metrics, sort_rows
 from ._options import DEFAULTS, check_options, resolve_bootstrap
 from ._validation import (
     as_groups,
@@ -298,15 +298,21 @@ def _jsonable(obj):
 # ---------------------------------------------------------------------------- the computation
 @dataclass(frozen=True)
 class Prepared:
-    """Validated, sorted inputs and the group structure (shared by audit and compare)."""
+    """Validated, sorted entries and the group structure (shared by audit, compare and
+    :meth:`fairaudit.AuditState.audit`).
+
+    ``data`` holds the rows as entries (:class:`~fairaudit._stats.SortedData`); the engine
+    reads atoms from there. ``structure.atom`` is the atom of each input row for arrays, of
+    each atom for a state; ``attrs`` is None for a state (no rows).
+    """
 
     data: object  # SortedData
     structure: object  # GroupStructure
     rule: object  # ScoreRule
     n_dropped: int  # rows with NaN/inf scores (drop_nan)
-    clusters: np.ndarray | None  # cluster code per sorted row
+    clusters: np.ndarray | None  # cluster code per entry (codes in sorted id order)
     weighted: bool
-    attrs: pd.DataFrame  # attribute columns, input order (after dropped rows)
+    attrs: pd.DataFrame | None  # attribute columns, input order (after dropped rows)
     n_dropped_missing_groups: int = 0  # rows without an attribute value (missing_groups="drop")
 
 
@@ -352,22 +358,23 @@ def prepare(
             raise bad(
                 "clusters", "a cluster id on every row", f"{int(pd.isna(cl_arr).sum())} missing ids"
             )
-        cl = pd.factorize(cl_arr)[0]
+        cl = cl_arr
     if not keep.all():
         ranking, y, w, attrs = ranking[keep], y[keep], w[keep], attrs[keep].reset_index(drop=True)
-        cl = None if cl is None else pd.factorize(cl[keep])[0]
+        cl = None if cl is None else cl[keep]
         if ranking.size == 0:
             raise bad(score_argument, "at least one row left", "none after dropping rows")
     check_scores_not_labels(ranking, y, argument=score_argument, allow=allow_perfect_scores)
     structure = build_groups(attrs, max_order=max_order)
-    data = sort_rows(ranking, y, w, structure.atom)
-    cl_sorted = None if cl is None else cl[data.order]
+    # clusters numbered in sorted order of their ids, as a state numbers them
+    codes = None if cl is None else canonical_ids(cl)[0]
+    data = sort_rows(ranking, y, w, structure.atom, codes)
     return Prepared(
         data,
         structure,
         rule,
         n_dropped,
-        cl_sorted,
+        data.cluster,
         weighted=sample_weight is not None,
         attrs=attrs,
         n_dropped_missing_groups=n_missing,
@@ -748,8 +755,8 @@ def _audit_prepared(
     )
 
     # Unweighted counts per group (and overall, last).
-    atom_pos = np.bincount(data.atom, weights=data.y, minlength=s.n_atoms)
-    atom_all = np.bincount(data.atom, minlength=s.n_atoms).astype(float)
+    atom_pos = np.bincount(data.atom, weights=data.y * data.m, minlength=s.n_atoms)
+    atom_all = np.bincount(data.atom, weights=data.m, minlength=s.n_atoms)
     memb = np.vstack([s.membership, np.ones((1, s.n_atoms), dtype=bool)]).astype(float)
     n_pos = memb @ atom_pos
     n_all = memb @ atom_all
@@ -933,13 +940,12 @@ def _audit_prepared(
     if len(not_resampled):
         config["not_resampled"] = [f"{fams[i]}={names[i]}" for i in not_resampled]
     extras.pop("jackknife", None)
-    inverse = np.empty_like(data.order)
-    inverse[data.order] = np.arange(data.order.size)
-    extras["data"] = {
-        "y": data.y[inverse].astype(np.int8),
-        "p": prep.rule.to_probability(data.score[inverse]),
-        "groups": prep.attrs,
-    }
+    if data.row_entry is not None:  # the rows themselves (arrays; a state has none)
+        extras["data"] = {
+            "y": data.y[data.row_entry].astype(np.int8),
+            "p": prep.rule.to_probability(data.score[data.row_entry]),
+            "groups": prep.attrs,
+        }
     return Audit(
         config,
         groups_long,
