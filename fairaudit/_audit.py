@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -607,6 +608,60 @@ def audit(
         missing_groups=opts["missing_groups"],
         allow_perfect_scores=opts["allow_perfect_scores"],
     )
+    result = run_audit(
+        prep,
+        opts,
+        metrics,
+        scheme,
+        reason,
+        reference=reference,
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
+        progress=progress,
+        gap_ci=gap_ci,
+        p_adjust=p_adjust,
+        tolerance=tolerance,
+        class_names=_class_names(class_names, pos_label),
+        dataset=dataset,
+        provenance=provenance,
+    )
+    if compat is None:
+        return result
+    from ._compat_bridge import compat_from_arrays
+
+    comp = compat_from_arrays(
+        given["y_true"],
+        given["y_score"],
+        given["groups"],
+        rule=prep.rule.name,
+        mode=compat,
+        dataset=dataset,
+        drop_nan=opts["drop_nan"],
+        pos_label=pos_label,
+    )
+    return dataclasses.replace(result, compat=comp)
+
+
+def run_audit(
+    prep,
+    opts,
+    metrics,
+    scheme,
+    reason,
+    *,
+    reference,
+    memory_budget,
+    skip_small_groups,
+    progress,
+    gap_ci,
+    p_adjust,
+    tolerance,
+    class_names,
+    dataset,
+    provenance,
+) -> Audit:
+    """The audit of prepared entries with checked options (``audit`` and
+    :meth:`fairaudit.AuditState.audit` alike): one code path, so they cannot disagree."""
     options = dict(
         n_boot=opts["n_boot"],
         ci=opts["ci"],
@@ -628,36 +683,13 @@ def audit(
         min_count=opts["min_count"],
         **options,
         **_inference_options(gap_ci, p_adjust, tolerance, options),
-        class_names=_class_names(class_names, pos_label),
+        class_names=class_names,
     )
     config = dict(result.config)
     config.update({"dataset": dataset, "provenance": provenance or {}, "bootstrap_reason": reason})
     config.update(_missing_groups_config(prep, opts["missing_groups"]))
-    comp = None
-    if compat is not None:
-        from ._compat_bridge import compat_from_arrays
-
-        comp = compat_from_arrays(
-            given["y_true"],
-            given["y_score"],
-            given["groups"],
-            rule=prep.rule.name,
-            mode=compat,
-            dataset=dataset,
-            drop_nan=opts["drop_nan"],
-            pos_label=pos_label,
-        )
-    return Audit(
-        config,
-        result.groups_long,
-        result.counts,
-        result.gaps,
-        result.undefined,
-        result.warnings + _missing_groups_warnings(prep),
-        result.reference,
-        comp,
-        result.group_warnings,
-        result.extras,
+    return dataclasses.replace(
+        result, config=config, warnings=result.warnings + _missing_groups_warnings(prep)
     )
 
 

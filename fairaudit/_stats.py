@@ -139,12 +139,13 @@ def exact_histogram(score, pos_w, neg_w):
 
 
 def group_point_metrics(
-    data: SortedData, structure, threshold: float, to_probability, which=None
+    data: SortedData, structure, threshold: float, to_probability, which=None, extra=None
 ) -> dict:
     """Exact metrics for every group of ``structure`` and for the whole set (last).
 
     Each family partitions the rows; one stable sort of the family's group codes (a radix
     sort of small integers) makes every group a contiguous, still score-sorted slice.
+    ``extra(values, pos, neg)``, when given, adds its own numbers of each group's histogram.
 
     Returns a dict metric -> ndarray of shape (n_groups + 1,).
     """
@@ -159,6 +160,8 @@ def group_point_metrics(
         rows[slot] = compute_metrics(
             p, q, thr_index, bin_value=to_probability(values), probabilities=True, **kw
         )
+        if extra is not None:
+            rows[slot].update(extra(values, p, q))
 
     def family(fam):
         idx = structure.family_slice(fam)
