@@ -32,7 +32,7 @@ __all__ = ["AuditState", "MAGIC", "FORMAT_VERSION"]
 MAGIC = b"FAIRAUDIT-STATE\n"
 FORMAT_VERSION = 1
 #: Distinct (group cell, label, score) entries kept exactly; past it, scores go on the grid.
-EXACT_CAP = 2**20
+EXACT_CAP = 2**18
 #: Mantissa bits of the score grid (a cell spans 2^-14 of the distance to 0 or 1).
 GRID_BITS = 14
 #: Dense grid counts (atoms x labels x cells, int64) are used while they fit in this.
@@ -411,7 +411,14 @@ class AuditState:
         key = np.zeros(internal[0].size, np.int64)
         for c, r in zip(internal, radix):
             key = key * r + c
-        uniq, inv = np.unique(key, return_inverse=True)
+        size = int(np.prod(radix, dtype=float))
+        if size <= 4 * key.size + 4096:  # a small key space: counting, not sorting
+            uniq = np.flatnonzero(np.bincount(key, minlength=size))
+            lut = np.zeros(size, np.int64)
+            lut[uniq] = np.arange(uniq.size)
+            inv = lut[key]
+        else:
+            uniq, inv = np.unique(key, return_inverse=True)
         ids = np.empty(uniq.size, np.int64)
         for i, k in enumerate(uniq.tolist()):
             combo = []
@@ -428,17 +435,32 @@ class AuditState:
     def _add_rows(self, ranking, y, atom, w, cl):
         self._counters["rows"] += int(y.size)
         if self._exact:
-            self._parts.append(_batch_entries(ranking, y, atom, w, cl))
-            self._pending += len(self._parts[-1])
-            self._maybe_compact()
-        else:
-            self._add_grid(ranking, y, atom, w, cl)
+            part = _batch_entries(ranking, y, atom, w, cl, self.exact_cap)
+            if part is not None:
+                self._parts.append(part)
+                self._pending += len(part)
+                self._maybe_compact()
+                return
+            # this batch alone has more distinct scores than the cap: on the grid from now
+            self._settle()
+            if self._exact:
+                self._to_grid()
+        self._add_grid(ranking, y, atom, w, cl)
 
     # ------------------------------------------------------------------ regimes
     def _maybe_compact(self):
-        if self._pending > max(COMPACT_MIN, len(self._main)):
-            self._compact()
-            self._check_cap()
+        if self._pending <= max(COMPACT_MIN, len(self._main)):
+            return
+        if self.exact_cap is not None and self.weighted is self.clustered is False:
+            # past the cap, the entries go on the grid unsorted (counting is cheaper)
+            e = _Entries.concat([self._main, *self._parts])
+            if _distinct_scores(e) > self.exact_cap:
+                self._parts, self._pending = [], 0
+                self._main = e
+                self._to_grid()
+                return
+        self._compact()
+        self._check_cap()
 
     def _compact(self):
         if self._parts:
@@ -917,12 +939,15 @@ def grid_error_bounds(grid, values, pos, neg) -> dict:
     return out
 
 
-def _batch_entries(ranking, y, atom, w, cl) -> _Entries:
-    """One batch's rows as collapsed exact entries (hashing first: cheap for few scores)."""
+def _batch_entries(ranking, y, atom, w, cl, cap=None):
+    """One batch's rows as exact entries (unsorted; hashing first, cheap for few scores);
+    None when the batch alone has more distinct scores than ``cap``."""
     key = np.asarray(ranking, dtype=np.float64) + 0.0  # -0.0 and 0.0 are one score
+    codes, uniques = pd.factorize(key)
+    if cap is not None and uniques.size > cap:
+        return None
     if w is not None or cl is not None:
         return _Entries(atom, y, key, w, cl, np.ones(key.size, np.int64)).collapse()
-    codes, uniques = pd.factorize(key)
     width = 2 * (int(atom.max()) + 1)
     flat = codes.astype(np.int64) * width + atom * 2 + y
     if uniques.size * width <= 4 * key.size + 1024:
@@ -939,7 +964,17 @@ def _batch_entries(ranking, y, atom, w, cl) -> _Entries:
         None,
         None,
         counts.astype(np.int64),
-    ).collapse()
+    )
+
+
+def _distinct_scores(e: _Entries) -> int:
+    """Distinct (atom, label, key) of unsorted entries, by hashing."""
+    if not len(e):
+        return 0
+    codes, _ = pd.factorize(e.key)
+    return int(
+        pd.unique(codes.astype(np.int64) * (2 * int(e.atom.max()) + 2) + e.atom * 2 + e.label).size
+    )
 
 
 def _check_categories(categories, attributes) -> dict:
@@ -1034,3 +1069,23 @@ def _read_state(cls, data) -> AuditState:
         raise bad("data", what, "entries out of range (a damaged state)")
     state._main = e
     return state
+
+
+def scores_words(config) -> str | None:
+    """How an audit from a state on the grid made its point estimates, in words (None for
+    exact scores), for the report's "how the numbers were made".
+
+    >>> scores_words({"state": {"scores": "grid", "grid_bits": 14, "error_bound": {"auc": 3e-6}}})
+    'point estimates: scores on the fixed grid of an AuditState (14 bits): counts and rates at \
+the threshold are exact; the largest possible errors of the others, computed on the data: auc \
+3e-06'
+    """
+    state = config.get("state") or {}
+    if state.get("scores") != "grid":
+        return None
+    bounds = ", ".join(f"{m} {v:.2g}" for m, v in (state.get("error_bound") or {}).items())
+    return (
+        f"point estimates: scores on the fixed grid of an AuditState ({state.get('grid_bits')} "
+        "bits): counts and rates at the threshold are exact; the largest possible errors of "
+        f"the others, computed on the data: {bounds}"
+    )
