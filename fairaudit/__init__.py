@@ -43,3 +43,12 @@ __all__ = [
     "FairauditWarning",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # fairaudit.dask (the optional extra "dask") loads on first use
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module 'fairaudit' has no attribute {name!r}")
