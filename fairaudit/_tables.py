@@ -224,7 +224,9 @@ def read_table_state(
     columns = list(
         dict.fromkeys(score_cols + [label] + attributes + wanted["--cluster"] + wanted["--weights"])
     )
-    text = attributes + ([label] if pos_label is not None else []) + wanted["--cluster"]
+    # CSV attribute values stay text as written (cluster ids keep their type: numbers sort
+    # as numbers, as in memory)
+    text = attributes + ([label] if pos_label is not None else [])
     batches, total = _batches(path, kind, data, columns, text, batch_rows)
     bar = _progress_bar(total, progress)
     try:
