@@ -659,6 +659,7 @@ def run_audit(
     class_names,
     dataset,
     provenance,
+    point_extra=None,
 ) -> Audit:
     """The audit of prepared entries with checked options (``audit`` and
     :meth:`fairaudit.AuditState.audit` alike): one code path, so they cannot disagree."""
@@ -684,6 +685,7 @@ def run_audit(
         **options,
         **_inference_options(gap_ci, p_adjust, tolerance, options),
         class_names=class_names,
+        point_extra=point_extra,
     )
     config = dict(result.config)
     config.update({"dataset": dataset, "provenance": provenance or {}, "bootstrap_reason": reason})
@@ -779,11 +781,12 @@ def _audit_prepared(
     p_adjust="maxt",
     tolerance=None,
     class_names=("positive", "negative"),
+    point_extra=None,
 ) -> Audit:
     s = prep.structure
     data = prep.data
     point = group_point_metrics(
-        data, s, prep.rule.threshold, prep.rule.to_probability, which=metrics
+        data, s, prep.rule.threshold, prep.rule.to_probability, which=metrics, extra=point_extra
     )
 
     # Unweighted counts per group (and overall, last).
@@ -812,6 +815,8 @@ def _audit_prepared(
     # Uncertainty (bootstrap replicates and permutations) from the shared-bin tables.
     reps = perm = None
     extras = {}
+    if point_extra is not None:  # the caller's own numbers of each group's histogram
+        extras["point_extra"] = {k: point.pop(k) for k in list(point) if k.endswith("_extra")}
     n_perm_eff = n_boot if n_perm is None else n_perm
     if n_boot > 0 or n_perm_eff > 0:
         from ._bootstrap import Resampler

@@ -77,26 +77,30 @@ class ScoreGrid:
 
     # ------------------------------------------------------------------ rows -> cells
     def _distance_cell(self, x):
-        """Cell of non-negative distances ``x`` on one side (0 .. top)."""
+        """Cell (int32, 0 .. top) of non-negative distances ``x`` on one side; float32 is
+        read as it is (its leading bits give the same cells as float64's)."""
         if x.dtype == np.float32:
-            q = (x.view(np.int32) >> self.shift32) - self.base32
+            q = x.view(np.int32) >> self.shift32
+            q -= self.base32
         else:
-            x = np.asarray(x, dtype=np.float64)
             q = (x.view(np.int64) >> self.shift64) - self.base64
-        return np.clip(q, 0, self.top).astype(np.int64, copy=False)
+        q = np.clip(q, 0, self.top, out=q)
+        return q.astype(np.int32, copy=False)
 
     def base_cells(self, r):
-        """Unsplit cell (0 .. 2 * side - 1) of ranking scores ``r`` (float32 or float64)."""
+        """Unsplit cell (int32, 0 .. 2 * side - 1) of ranking scores ``r``."""
         r = np.asarray(r)
         if r.dtype != np.float32:
             r = r.astype(np.float64, copy=False)
         if self.probability:
             up = r > 0.5
-            q = self._distance_cell(np.where(up, r.dtype.type(1) - r, r))
-            return np.where(up, self.n_base - 1 - q, q)
+            # the distance to the nearer end; 1 - p is exact above 1/2, and below it the
+            # minimum is p itself
+            q = self._distance_cell(np.minimum(r, r.dtype.type(1) - r))
+            return np.where(up, np.int32(self.n_base - 1) - q, q)
         neg = r < 0
         q = self._distance_cell(np.abs(r))
-        return np.where(neg, self.side - 1 - q, self.side + q)
+        return np.where(neg, np.int32(self.side - 1) - q, q + np.int32(self.side))
 
     def segment(self, r):
         """Threshold side plus calibration bin: constant on every split part of a cell."""
@@ -107,7 +111,7 @@ class ScoreGrid:
 
     def keys(self, r):
         """Keys ``16 * cell + part`` of ranking scores (increasing with the score)."""
-        cell = self.base_cells(r)
+        cell = self.base_cells(r).astype(np.int64)
         part = np.zeros(cell.shape, np.int64)
         hit = self._is_split[cell]
         if hit.any():
@@ -124,7 +128,7 @@ class ScoreGrid:
             c = cell[hit]
             part = self.segment(np.asarray(r)[hit]) - self._segment_low[c]
             cell[hit] = np.where(part > 0, self._part_base[c] + part - 1, c)
-        return cell
+        return cell  # int32
 
     @property
     def n_dense(self) -> int:

@@ -17,6 +17,7 @@ bound computed on the state itself (recorded in ``config["state"]``).
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from ._errors import bad, opt, shown
 from ._grid import ScoreGrid
 from ._groups import UNKNOWN, _value_order, build_groups
 from ._options import DEFAULTS, check_options, resolve_bootstrap
-from ._stats import canonical_ids, group_point_metrics, sort_rows
+from ._stats import canonical_ids, sort_rows
 
 __all__ = ["AuditState", "MAGIC", "FORMAT_VERSION"]
 
@@ -216,6 +217,7 @@ class AuditState:
         self._main = _empty_entries(self.weighted, self.clustered, np.float64)
         self._parts, self._pending = [], 0
         self._dense = None  # grid counts (atom x label, dense cell) while they fit
+        self._lock = threading.Lock()
         self._sparse_grid = self.weighted or self.clustered
 
     # ================================================================== configuration
@@ -265,6 +267,10 @@ class AuditState:
         """Whether scores are still kept exactly (else on the grid)."""
         self._settle()
         return self._exact
+
+    def __reduce__(self):
+        # pickled (by multiprocessing, Dask, Spark) through the documented byte format
+        return (AuditState.from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:
         return (
@@ -354,10 +360,20 @@ class AuditState:
     def _add_columns(self, ranking, y, codes, values, w=None, cl=None):
         """Rows with validated scores and labels and per-attribute ``codes`` into ``values``
         (-1: missing): drop what the state's policies drop, then add the rest."""
+        self._commit(self._prepare(ranking, y, codes, values, w, cl))
+
+    def _prepare(self, ranking, y, codes, values, w=None, cl=None) -> dict:
+        """The part of adding a batch that changes nothing (a reader runs it on worker
+        threads): the rows the policies drop, the batch's own atom keys and, while the state
+        counts on the dense grid, every row's cell."""
         n = y.shape[0]
         keep = np.ones(n, bool)
-        finite = np.isfinite(ranking)
-        if not finite.all():
+        n_nan = 0
+        # one pass when every score is finite (the sum of finite scores is, short of overflow)
+        finite = (
+            True if np.isfinite(np.add.reduce(ranking, dtype=np.float64)) else np.isfinite(ranking)
+        )
+        if finite is not True and not finite.all():
             if not self.drop_nan:
                 first = np.flatnonzero(~finite)[:5].tolist()
                 raise bad(
@@ -366,12 +382,12 @@ class AuditState:
                     f"{int((~finite).sum())} NaN/inf values, first at rows {first}",
                 )
             keep &= finite
-            self._counters["dropped_nan"] += int((~finite).sum())
-        internal = []
-        for j, (a, c, vals) in enumerate(zip(self.attributes, codes, values)):
+            n_nan = int((~finite).sum())
+        local, texts, n_missing = [], [], 0
+        for a, c, vals in zip(self.attributes, codes, values):
             vals = [str(v) for v in vals]
-            missing = c < 0
-            if missing.any():
+            if c.size and c.min() < 0:
+                missing = c < 0
                 if self.missing_groups == "error":
                     from ._groups import _missing
 
@@ -380,17 +396,57 @@ class AuditState:
                     vals = vals + [UNKNOWN]
                     c = np.where(missing, len(vals) - 1, c)
                 else:
-                    self._counters["dropped_missing"] += int((missing & keep).sum())
+                    n_missing += int((missing & keep).sum())
                     keep &= ~missing
-            lut = np.array([self._value(j, v) for v in vals] + [-1], dtype=np.int64)
-            internal.append(lut[c])
+            texts.append(vals)
+            local.append(c)
         if not keep.all():
             ranking, y = ranking[keep], y[keep]
-            internal = [c[keep] for c in internal]
+            local = [c[keep] for c in local]
             w = None if w is None else w[keep]
             cl = None if cl is None else cl[keep]
-        if y.size:
-            self._add_rows(ranking, y.astype(np.int8, copy=False), self._atom_of(internal), w, cl)
+        out = dict(
+            ranking=ranking,
+            y=y.astype(np.int8, copy=False),
+            w=w,
+            cl=cl,
+            texts=texts,
+            n_nan=n_nan,
+            n_missing=n_missing,
+            cells=None,
+        )
+        with self._lock:  # values and atoms are numbered as they come, whatever the thread
+            luts = [[self._value(j, v) for v in vals] for j, vals in enumerate(texts)]
+            if y.size:
+                radix = [max(len(v), 1) for v in texts]
+                keys, inverse = _local_atoms(local, radix)
+                ids = self._register_atoms(keys, radix, luts)
+        out["luts"] = luts
+        if not y.size:
+            return out
+        out["atom"] = np.take(ids, inverse)
+        if not self._exact and self._dense is not None and not self._sparse_grid:
+            # every row's index in the dense counts: atom block, label, cell
+            n_atoms = len(self._atom_values)
+            index = np.int32 if n_atoms * 2 * self.grid.n_dense < 2**31 else np.int64
+            flat = out["atom"].astype(index) * index(2 * self.grid.n_dense)
+            flat += out["y"].astype(index) * index(self.grid.n_dense)
+            flat += self.grid.dense(ranking)
+            out["cells"] = flat
+        return out
+
+    def _commit(self, b):
+        """Add a prepared batch (:meth:`_prepare`)."""
+        self._counters["dropped_nan"] += b["n_nan"]
+        self._counters["dropped_missing"] += b["n_missing"]
+        if not b["y"].size:
+            return
+        y, atom = b["y"], b["atom"]
+        if b["cells"] is not None and not self._exact and self._use_dense(atom):
+            self._counters["rows"] += int(y.size)
+            np.add.at(self._dense.reshape(-1), b["cells"], 1)
+        else:
+            self._add_rows(b["ranking"], y, atom, b["w"], b["cl"])
 
     def _value(self, j, v):
         values = self._values[j]
@@ -405,32 +461,29 @@ class AuditState:
             values[v] = len(values)
         return values[v]
 
-    def _atom_of(self, internal):
-        """Atom number of every row from its attribute value codes."""
-        radix = [max(len(v), 1) for v in self._values]
-        key = np.zeros(internal[0].size, np.int64)
-        for c, r in zip(internal, radix):
-            key = key * r + c
-        size = int(np.prod(radix, dtype=float))
-        if size <= 4 * key.size + 4096:  # a small key space: counting, not sorting
-            uniq = np.flatnonzero(np.bincount(key, minlength=size))
-            lut = np.zeros(size, np.int64)
-            lut[uniq] = np.arange(uniq.size)
-            inv = lut[key]
-        else:
-            uniq, inv = np.unique(key, return_inverse=True)
-        ids = np.empty(uniq.size, np.int64)
-        for i, k in enumerate(uniq.tolist()):
+    def _atom_of(self, codes, luts=None):
+        """Atom number of every row from its attribute value ``codes`` (into ``luts``, each
+        code's value number in the state; None: the codes are value numbers)."""
+        if luts is None:
+            luts = [range(len(v)) for v in self._values]
+        radix = [max(len(lut), 1) for lut in luts]
+        keys, inverse = _local_atoms(codes, radix)
+        return self._register_atoms(keys, radix, luts)[inverse]
+
+    def _register_atoms(self, keys, radix, luts):
+        """Atom numbers of mixed-radix ``keys`` of batch codes (new atoms numbered on)."""
+        ids = np.empty(keys.size, np.int32 if len(self._atoms) + keys.size < 2**31 else np.int64)
+        for i, k in enumerate(keys.tolist()):
             combo = []
-            for r in reversed(radix):
+            for lut, r in zip(reversed(luts), reversed(radix)):
                 k, v = divmod(k, r)
-                combo.append(v)
+                combo.append(lut[v])
             combo = tuple(reversed(combo))
             if combo not in self._atoms:
                 self._atoms[combo] = len(self._atom_values)
                 self._atom_values.append(combo)
             ids[i] = self._atoms[combo]
-        return ids[inv.ravel()]
+        return ids
 
     def _add_rows(self, ranking, y, atom, w, cl):
         self._counters["rows"] += int(y.size)
@@ -484,8 +537,11 @@ class AuditState:
 
     def _add_grid(self, ranking, y, atom, w, cl):
         if self._use_dense(atom):
-            flat = (atom * 2 + y) * self.grid.n_dense + self.grid.dense(ranking)
-            np.add.at(self._dense.reshape(-1), flat, 1)
+            index = np.int32 if self._dense.size < 2**31 else np.int64
+            flat = atom.astype(index) * index(2 * self.grid.n_dense)
+            flat += y.astype(index) * index(self.grid.n_dense)
+            flat += self.grid.dense(ranking)
+            np.add.at(self._dense.reshape(-1), flat, 1)  # 32-bit indices: several times faster
             return
         e = _Entries(atom, y, self.grid.keys(ranking), w, cl, np.ones(y.size, np.int64))
         self._parts.append(e.collapse())
@@ -603,7 +659,7 @@ class AuditState:
         if not len(e):
             return
         cols = [m[c["atoms"][:, j]] for j, m in enumerate(maps)]
-        atom_ids = self._atom_of([col.astype(np.int64) for col in cols])
+        atom_ids = self._atom_of([col.astype(np.int64) for col in cols])  # value numbers
         cluster = None if e.cluster is None else c["cluster_ids"][e.cluster]
         atom = atom_ids[e.atom]
         if c["exact"] and self._exact:
@@ -788,6 +844,7 @@ class AuditState:
         metrics = _check_metrics(metrics)
         scheme, reason = resolve_bootstrap(opts["bootstrap"], self.clustered)
         prep = self.prepared(max_order, opts["allow_perfect_scores"])
+        grid = None if self._exact else self.grid
         result = run_audit(
             prep,
             opts,
@@ -804,8 +861,12 @@ class AuditState:
             class_names=_class_names(class_names, self.pos_label),
             dataset=dataset,
             provenance=provenance,
+            point_extra=None
+            if grid is None
+            else (lambda v, p, n: grid_error_bounds(grid, v, p, n)),
         )
-        info, warn = self._state_config(prep)
+        bounds = result.extras.pop("point_extra", None)
+        info, warn = self._state_config(prep, bounds)
         config = {**result.config, "state": info}
         import dataclasses
 
@@ -862,8 +923,9 @@ class AuditState:
             n_dropped_missing_groups=c["counters"]["dropped_missing"],
         )
 
-    def _state_config(self, prep):
-        """config["state"] and warnings: the regime, and on the grid the error bounds."""
+    def _state_config(self, prep, bounds=None):
+        """config["state"] and warnings: the regime, and on the grid the error bounds
+        (``bounds``: metric_error_bound_extra -> per group, from the audit's own pass)."""
         info = {
             "rows": prep.data.n_rows,
             "entries": int(prep.data.score.size),
@@ -871,22 +933,13 @@ class AuditState:
             "exact_cap": self.exact_cap,
             "grid_bits": self.grid_bits,
         }
-        if self._exact:
+        if self._exact or not bounds:
             return info, ()
         s = prep.structure
-        grid = self.grid
-        bounds = group_point_metrics(
-            prep.data,
-            s,
-            self.rule.threshold,
-            self.rule.to_probability,
-            which=("auc",),
-            extra=lambda values, pos, neg: grid_error_bounds(grid, values, pos, neg),
-        )
         names = [f"{f}={g}" for f, g in zip(s.group_family, s.group_name)] + ["overall"]
         info["error_bound"], info["error_bound_group"], warn = {}, {}, []
         for m in ("auc", "eer", "average_precision", "ece"):
-            b = bounds[f"{m}_error_bound"]
+            b = bounds[f"{m}_error_bound_extra"]
             if np.isfinite(b).any():
                 i = int(np.nanargmax(b))
                 info["error_bound"][m], info["error_bound_group"][m] = float(b[i]), names[i]
@@ -915,27 +968,27 @@ def grid_error_bounds(grid, values, pos, neg) -> dict:
     >>> from fairaudit._validation import as_scores
     >>> g = ScoreGrid(as_scores([0.5], "prob")[1], 14)
     >>> b = grid_error_bounds(g, np.array([0.2, 0.8]), np.array([1.0, 3.0]), np.array([2.0, 1]))
-    >>> round(b["auc_error_bound"], 4), b["eer_error_bound"]
+    >>> round(b["auc_error_bound_extra"], 4), b["eer_error_bound_extra"]
     (0.2083, 0.3333333333333333)
     """
     P, N = float(pos.sum()), float(neg.sum())
-    out = {f"{m}_error_bound": np.nan for m in ("auc", "eer", "average_precision", "ece")}
+    out = {f"{m}_error_bound_extra": np.nan for m in ("auc", "eer", "average_precision", "ece")}
     if P + N > 0:
         width = grid.probability_width(grid.keys(values))
-        out["ece_error_bound"] = float(width[(pos + neg) > 0].max(initial=0.0))
+        out["ece_error_bound_extra"] = float(width[(pos + neg) > 0].max(initial=0.0))
     if P > 0:
         tp_at = np.cumsum(pos[::-1])[::-1]
         fp_at = np.cumsum(neg[::-1])[::-1]
         with np.errstate(invalid="ignore", divide="ignore"):
             term = np.where(pos > 0, pos * np.maximum(pos, neg) / (tp_at + fp_at), 0.0)
-        out["average_precision_error_bound"] = float(term.sum() / P)
+        out["average_precision_error_bound_extra"] = float(term.sum() / P)
         if N > 0:
-            out["auc_error_bound"] = 0.5 * float(np.sum(pos * neg)) / (P * N)
+            out["auc_error_bound_extra"] = 0.5 * float(np.sum(pos * neg)) / (P * N)
             d_at = fp_at / N + tp_at / P - 1.0  # FPR - FNR with every cell from k up fake
             d_above = np.r_[d_at[1:], -1.0]
             cross = (d_above <= 0) & (d_at >= 0)
             box = np.minimum(neg / N, pos / P)[cross]
-            out["eer_error_bound"] = float(box.max(initial=0.0))
+            out["eer_error_bound_extra"] = float(box.max(initial=0.0))
     return out
 
 
@@ -965,6 +1018,22 @@ def _batch_entries(ranking, y, atom, w, cl, cap=None):
         None,
         counts.astype(np.int64),
     )
+
+
+def _local_atoms(codes, radix):
+    """Distinct mixed-radix keys of a batch's attribute codes and each row's key number."""
+    size = int(np.prod(radix, dtype=float))
+    key = codes[0].astype(np.int32 if size < 2**31 else np.int64)
+    for c, r in zip(codes[1:], radix[1:]):
+        key *= r
+        key += c
+    if size <= 4 * key.size + 4096:  # a small key space: counting, not sorting
+        keys = np.flatnonzero(np.bincount(key, minlength=size))
+        number = np.zeros(size, np.int32)
+        number[keys] = np.arange(keys.size)
+        return keys, number[key]
+    keys, inverse = np.unique(key, return_inverse=True)
+    return keys, inverse.ravel()
 
 
 def _distinct_scores(e: _Entries) -> int:

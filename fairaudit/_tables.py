@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -229,11 +231,26 @@ def read_table_state(
     text = attributes + ([label] if pos_label is not None else [])
     batches, total = _batches(path, kind, data, columns, text, batch_rows)
     bar = _progress_bar(total, progress)
+    state.grid  # built once, before the threads share it
+    columns_of = dict(
+        score_cols=score_cols,
+        label=label,
+        attributes=attributes,
+        clusters=clusters,
+        weights=weights,
+    )
     try:
-        for batch in batches:
-            _add_batch(state, batch, score_cols, label, attributes, clusters, weights)
-            if bar is not None:
-                bar.update(batch.num_rows)
+        # batches are prepared on two threads (numpy lets go of the lock) and added in order
+        with ThreadPoolExecutor(2) as pool:
+            queue = deque()
+            for batch in batches:
+                queue.append(
+                    (batch.num_rows, pool.submit(_prepare_batch, state, batch, **columns_of))
+                )
+                while len(queue) > 2:
+                    _commit(state, queue.popleft(), bar)
+            while queue:
+                _commit(state, queue.popleft(), bar)
     except Exception as exc:  # a malformed row far into a file: say where
         if exc.__class__.__name__.startswith("Arrow"):
             raise bad("TABLE", "a table of consistent rows", f"'{path}': {exc}") from None
@@ -249,6 +266,13 @@ def read_table_state(
         + state._counters["dropped_nan"]
         + state._counters["dropped_missing"],
     }
+
+
+def _commit(state, queued, bar):
+    rows, future = queued
+    state._commit(future.result())
+    if bar is not None:
+        bar.update(rows)
 
 
 def _progress_bar(total, progress):
@@ -308,13 +332,12 @@ def _score_range(path, kind, data, column):
     return lo, hi
 
 
-def _add_batch(state, batch, score_cols, label, attributes, clusters, weights):
+def _prepare_batch(state, batch, score_cols, label, attributes, clusters, weights):
+    """One record batch as a prepared batch of the state (see ``AuditState._prepare``)."""
     from ._validation import as_labels, as_weights
 
     cols = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
     n = batch.num_rows
-    if n == 0:
-        return
     ranking = _ranking(state, [_numeric(cols[c], f"--score-col {c}") for c in score_cols])
     y_col = cols[label]
     if y_col.null_count:
@@ -324,11 +347,12 @@ def _add_batch(state, batch, score_cols, label, attributes, clusters, weights):
             f"{y_col.null_count} missing",
         )
     y_raw = y_col.to_numpy(zero_copy_only=False)
-    y = (
-        state._labels(y_raw, n)
-        if state.pos_label is not None
-        else as_labels(y_raw, n, argument="y_true")
-    )
+    if state.pos_label is not None:
+        y = state._labels(y_raw, n)
+    elif y_raw.dtype.kind in "iub" and y_raw.min() >= 0 and y_raw.max() <= 1:
+        y = y_raw.astype(np.int8, copy=False)  # 0/1 already: no other check needed
+    else:
+        y = as_labels(y_raw, n, argument="y_true")
     codes, values = [], []
     for a in attributes:
         c, v = _codes(cols[a], a)
@@ -346,7 +370,7 @@ def _add_batch(state, batch, score_cols, label, attributes, clusters, weights):
             raise bad("--cluster", "a cluster id on every row", f"{col.null_count} missing")
         raw = col.to_numpy(zero_copy_only=False)
         cl = raw.astype(np.int64) if raw.dtype.kind in "biu" else raw.astype(str)
-    state._add_columns(ranking, y, codes, values, w, cl)
+    return state._prepare(ranking, y, codes, values, w, cl)
 
 
 def _numeric(col, option):
@@ -383,9 +407,11 @@ def _ranking(state, raw):
     x = raw[0]
     if rule in ("prob", "percent"):
         top = 1.0 if rule == "prob" else 100.0
-        finite = x[np.isfinite(x)]
-        if finite.size and (finite.min() < 0 or finite.max() > top):
-            as_scores(x, rule)  # raises with the rule's message
+        lo, hi = np.fmin.reduce(x), np.fmax.reduce(x)  # NaN left out
+        if lo < 0 or hi > top:
+            finite = x[np.isfinite(x)]  # inf is refused (or dropped) later, as NaN is
+            if finite.size and (finite.min() < 0 or finite.max() > top):
+                as_scores(x, rule)  # raises with the rule's message
         if rule == "percent":
             return x / 100.0
     return x
@@ -399,6 +425,8 @@ def _codes(col, name):
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
     codes = col.indices.to_numpy(zero_copy_only=False)
+    if codes.dtype.kind == "u":  # room for -1 (missing)
+        codes = codes.astype(np.int64)
     if col.indices.null_count:
         codes = np.where(col.indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
     values = [_text(v) for v in col.dictionary.to_pylist()]
@@ -406,7 +434,6 @@ def _codes(col, name):
         from ._io import GENDER_ALIASES
 
         values = [GENDER_ALIASES.get(v.lower(), v.lower()) for v in values]
-    codes = codes.astype(np.int64, copy=False)
     if len(set(values)) != len(values):  # two spellings of one value (e.g. Male, male)
         merged = {v: i for i, v in reversed(list(enumerate(values)))}
         lut = np.array([merged[v] for v in values] + [-1], np.int64)
