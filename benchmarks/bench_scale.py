@@ -10,13 +10,14 @@ memory), into a temporary folder. Then, each in a fresh process on the same file
   again with the command line's default permutation test as well (1000 permutations: gap
   p-values and their adjustment), reported apart;
 * DuckDB: one GROUP BY computing only the per-group confusion counts (TP, FP, TN, FN of the
-  8 gender x race groups) on the same file: the SQL route a user would otherwise take. Best of
-  three runs.
+  8 gender x race groups) on the same file: the SQL route a user would otherwise take
+  (three runs a turn).
 
-Reports rows per second, the audit process's peak resident memory and the ratio of the
-times. Last line: one JSON object. ``--rows`` runs smaller sizes; 10^8 rows need about 0.6 GB
-of disk and minutes. Timings depend on the machine's load (recorded as load averages);
-memory does not.
+The three are run in turns, ``--rounds`` times (default 2), and each keeps its best time, so
+that a change of the machine's load between them weighs less. Reports rows per second, the
+audit process's peak resident memory and the ratio of the times. Last line: one JSON object.
+``--rows`` runs smaller sizes; 10^8 rows need about 0.6 GB of disk and minutes. Timings
+depend on the machine's load (recorded as load averages); memory does not.
 """
 
 import argparse
@@ -159,7 +160,7 @@ def main():
     ap.add_argument("--n-perm", type=int, default=1000, help="permutations of the second run")
     ap.add_argument("--dir", default=None, help="folder for the data set (default: a temp one)")
     ap.add_argument("--keep", action="store_true", help="keep the data set")
-    ap.add_argument("--repeat", type=int, default=1, help="fairaudit runs (the best counts)")
+    ap.add_argument("--rounds", type=int, default=2, help="turns of the three runs (best kept)")
     ap.add_argument("--run", choices=["fairaudit", "duckdb"], help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -181,13 +182,14 @@ def main():
         f"(written in {time.perf_counter() - t:.1f} s)"
     )
 
-    def best(n_perm):
-        runs = [
-            _in_fresh_process("fairaudit", path, args.n_boot, n_perm) for _ in range(args.repeat)
-        ]
-        return min(runs, key=lambda r: r["fairaudit_s"])
-
-    fa, full = best(0), best(args.n_perm)
+    runs = {"duckdb": [], "fairaudit": [], "full": []}
+    for _ in range(args.rounds):  # in turns: a change of load hits all three alike
+        runs["duckdb"].append(_in_fresh_process("duckdb", path, args.n_boot))
+        runs["fairaudit"].append(_in_fresh_process("fairaudit", path, args.n_boot, 0))
+        runs["full"].append(_in_fresh_process("fairaudit", path, args.n_boot, args.n_perm))
+    fa = min(runs["fairaudit"], key=lambda r: r["fairaudit_s"])
+    full = min(runs["full"], key=lambda r: r["fairaudit_s"])
+    db = min(runs["duckdb"], key=lambda r: r["duckdb_s"])
     for what, r in ((f"{args.n_boot} replicates", fa), (f"+ {args.n_perm} permutations", full)):
         print(
             f"fairaudit ({what}): read {r['read_s']:.1f} s + audit {r['audit_s']:.1f} s = "
@@ -201,10 +203,10 @@ def main():
             "  grid error bounds: "
             + ", ".join(f"{m} {v:.1e}" for m, v in fa["error_bound"].items())
         )
-    db = _in_fresh_process("duckdb", path, args.n_boot)
     print(
         f"duckdb: confusion counts of {db['duckdb_groups']} groups in {db['duckdb_s']:.1f} s "
-        f"(best of 3, {db['duckdb_threads']} threads), peak {db['duckdb_peak_rss_mb']:.0f} MB"
+        f"(best of {3 * args.rounds}, {db['duckdb_threads']} threads), "
+        f"peak {db['duckdb_peak_rss_mb']:.0f} MB"
     )
     ratio = fa["fairaudit_s"] / db["duckdb_s"]
     ratio_full = full["fairaudit_s"] / db["duckdb_s"]
@@ -221,7 +223,8 @@ def main():
         "rows_per_s": round(args.rows / fa["fairaudit_s"]),
         "duckdb_s": round(db["duckdb_s"], 3),
         "ratio_to_duckdb": round(ratio, 3),
-        "peak_rss_mb": round(max(fa["peak_rss_mb"], full["peak_rss_mb"]), 1),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["fairaudit"] + runs["full"]), 1),
+        "rounds": args.rounds,
         "n_perm": args.n_perm,
         "fairaudit_with_permutations_s": round(full["fairaudit_s"], 3),
         "ratio_with_permutations": round(ratio_full, 3),
