@@ -92,19 +92,16 @@ def sort_rows(score, y, w, atom, cluster=None, m=None) -> SortedData:
     w = np.asarray(w, dtype=float)
     atom = np.asarray(atom, dtype=np.int64)
     n = score.size
-    # tie keys packed where they fit: atom and label in one integer (a radix sort)
-    tie = atom * 2 + y.astype(np.int64)
-    keys = [k for k in (cluster, None if m is None and _all_equal(w) else w) if k is not None]
-    small = tie.astype(np.int32) if tie.size and tie.max() < 2**31 else tie
-    order = np.lexsort((*keys, small, score)) if n else np.zeros(0, np.intp)
+    tie = atom * 2 + y.astype(np.int64)  # atom and label in one integer
+    keys = [k for k in (cluster, None if _all_equal(w) else w) if k is not None]
+    order = _canonical_order(score, tie, keys)
     s_score, s_tie = score[order], tie[order]
     new = np.ones(n, bool)
     if n:
         new[1:] = (s_score[1:] != s_score[:-1]) | (s_tie[1:] != s_tie[:-1])
-        for k in (w, cluster):
-            if k is not None:
-                sk = k[order]
-                new[1:] |= sk[1:] != sk[:-1]
+        for k in keys:
+            sk = k[order]
+            new[1:] |= sk[1:] != sk[:-1]
     starts = np.flatnonzero(new)
     mult = np.ones(n, np.int64) if m is None else np.asarray(m, np.int64)[order]
     counts = mult if starts.size == n else np.add.reduceat(mult, starts)
@@ -122,6 +119,28 @@ def sort_rows(score, y, w, atom, cluster=None, m=None) -> SortedData:
         None if cluster is None else np.asarray(cluster)[first],
         row_entry,
     )
+
+
+def _canonical_order(score, tie, keys):
+    """Order by score, ties by ``tie`` then ``keys`` (rows equal in all are interchangeable).
+
+    One quicksort of the scores; only where scores tie, a second sort of the tie keys.
+    """
+    order = np.argsort(score)
+    if score.size < 2:
+        return order
+    s = score[order]
+    tied = s[1:] == s[:-1]
+    if not tied.any():
+        return order
+    rank = np.cumsum(np.r_[True, ~tied]) - 1  # the score's rank, constant over a tie
+    t = tie[order]
+    width = int(t.max()) + 1
+    if keys or rank[-1] >= 2**62 // width:
+        sub = np.lexsort((*[k[order] for k in keys], t, rank))
+    else:
+        sub = np.argsort(rank * width + t)
+    return order[sub]
 
 
 def _all_equal(a) -> bool:
