@@ -424,11 +424,12 @@ def _codes(col, name):
 
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
-    codes = col.indices.to_numpy(zero_copy_only=False)
-    if codes.dtype.kind == "u":  # room for -1 (missing)
-        codes = codes.astype(np.int64)
-    if col.indices.null_count:
-        codes = np.where(col.indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+    indices = col.indices
+    if indices.null_count:  # missing: -1 (unsigned indices first widened to make room)
+        if pa.types.is_unsigned_integer(indices.type):
+            indices = pc.cast(indices, pa.int64())
+        indices = pc.fill_null(indices, -1)
+    codes = indices.to_numpy(zero_copy_only=False)
     values = [_text(v) for v in col.dictionary.to_pylist()]
     if name.lower() == "gender":
         from ._io import GENDER_ALIASES
