@@ -1,6 +1,10 @@
 """Sufficient statistics: rows sorted once, per-group exact histograms, binned tables.
 
-Three forms, all feeding :func:`fairaudit._metrics.compute_metrics`:
+The rows come as *entries* (:class:`SortedData`): distinct (score, atom, label, weight,
+cluster) combinations with their row counts, sorted by score. :func:`fairaudit.audit` makes
+them from its arrays, an :class:`~fairaudit.AuditState` holds them; everything below reads
+entries, so both give the same numbers. Three forms, all feeding
+:func:`fairaudit._metrics.compute_metrics`:
 
 * exact, per group: the group's rows in score order (taken from one global sort), collapsed to
   its distinct score values. Used for point estimates; every metric is exact.

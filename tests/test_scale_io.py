@@ -247,6 +247,21 @@ def test_table_options_work_as_for_files(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_a_progress_bar_counts_rows_on_a_terminal_only(tmp_path, capsys, monkeypatch):
+    from fairaudit._tables import read_table_state
+
+    path = tmp_path / "t.parquet"
+    _frame(3000, seed=11).to_parquet(path)
+    read_table_state(path, score="prob", attributes=["race"], batch_rows=1000, progress=True)
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    read_table_state(path, score="prob", attributes=["race"], batch_rows=1000, progress=True)
+    err = capsys.readouterr().err
+    assert "reading" in err and "/3.00k" in err and "rows/s" in err  # total: the rows
+    read_table_state(path, score="prob", attributes=["race"], batch_rows=1000, progress=False)
+    assert capsys.readouterr().err == ""  # --quiet
+
+
 @pytest.mark.parametrize(
     "extra, flag, found",
     [
