@@ -761,6 +761,8 @@ def _report_table(args):
         batch_rows=args.batch_rows,
         progress=not args.quiet,
     )
+    if state.n_rows == 0:
+        raise bad("TABLE", "at least one row to audit", f"none left of {info['rows_read']}")
     used = [args.score_col, args.label_col, *attributes, cluster, args.weights]
     provenance = {
         "files": {"table": table_provenance(path, info, [c for c in used if c])},

@@ -244,6 +244,8 @@ def read_table_state(
         with ThreadPoolExecutor(2) as pool:
             queue = deque()
             for batch in batches:
+                if not batch.num_rows:
+                    continue
                 queue.append(
                     (batch.num_rows, pool.submit(_prepare_batch, state, batch, **columns_of))
                 )
