@@ -80,7 +80,8 @@ class ScoreGrid:
         """Cell (int32, 0 .. top) of non-negative distances ``x`` on one side; float32 is
         read as it is (its leading bits give the same cells as float64's)."""
         if x.dtype == np.float32:
-            q = x.view(np.int32) >> self.shift32
+            q = x.view(np.int32)  # x is a temporary of the caller's: shifted in place
+            q >>= self.shift32
             q -= self.base32
         else:
             q = (x.view(np.int64) >> self.shift64) - self.base64
@@ -96,11 +97,16 @@ class ScoreGrid:
             up = r > 0.5
             # the distance to the nearer end; 1 - p is exact above 1/2, and below it the
             # minimum is p itself
-            q = self._distance_cell(np.minimum(r, r.dtype.type(1) - r))
-            return np.where(up, np.int32(self.n_base - 1) - q, q)
+            d = r.dtype.type(1) - r
+            np.minimum(r, d, out=d)
+            q = self._distance_cell(d)
+            np.subtract(np.int32(self.n_base - 1), q, out=q, where=up)  # mirrored above 1/2
+            return q
         neg = r < 0
         q = self._distance_cell(np.abs(r))
-        return np.where(neg, np.int32(self.side - 1) - q, q + np.int32(self.side))
+        q += np.int32(self.side)
+        np.subtract(np.int32(2 * self.side - 1), q, out=q, where=neg)  # S - 1 - q below 0
+        return q
 
     def segment(self, r):
         """Threshold side plus calibration bin: constant on every split part of a cell."""

@@ -1023,10 +1023,16 @@ def _batch_entries(ranking, y, atom, w, cl, cap=None):
 def _local_atoms(codes, radix):
     """Distinct mixed-radix keys of a batch's attribute codes and each row's key number."""
     size = int(np.prod(radix, dtype=float))
-    key = codes[0].astype(np.int32 if size < 2**31 else np.int64)
+    dtype = np.int8 if size <= 127 else np.int16 if size < 2**15 else np.int32
+    key = codes[0].astype(dtype if size < 2**31 else np.int64)
     for c, r in zip(codes[1:], radix[1:]):
         key *= r
         key += c
+    if size <= 32 and key.dtype == np.int8:  # a few keys: one cheap test each
+        keys = np.array([k for k in range(size) if (key == k).any()], np.int64)
+        number = np.zeros(size, np.int32)
+        number[keys] = np.arange(keys.size)
+        return keys, np.take(number, key)
     if size <= 4 * key.size + 4096:  # a small key space: counting, not sorting
         keys = np.flatnonzero(np.bincount(key, minlength=size))
         number = np.zeros(size, np.int32)
