@@ -140,6 +140,13 @@ class ScoreGrid:
     def n_dense(self) -> int:
         return self.key_of_dense.size
 
+    @property
+    def dense_in_key_order(self):
+        """Dense indices in increasing order of their keys (split parts in place)."""
+        if "_key_order" not in self.__dict__:
+            self._key_order = np.argsort(self.key_of_dense, kind="stable")
+        return self._key_order
+
     def dense_of_keys(self, keys):
         """Dense indices of keys (the inverse of :attr:`key_of_dense`)."""
         cell, part = keys >> 4, keys & 15

@@ -74,6 +74,8 @@ class _Entries:
 
     def collapse(self):
         """Sorted by (atom, label, key, weight, cluster), equal keys summed."""
+        if self.increasing():
+            return self
         keys = [k for k in (self.cluster, self.weight) if k is not None]
         order = np.lexsort((*keys, self.key, self.label, self.atom))
         e = self.take(order)
@@ -89,6 +91,20 @@ class _Entries:
         out = e.take(starts)
         out.count = np.add.reduceat(e.count, starts)
         return out
+
+    def increasing(self) -> bool:
+        """Whether the entries are strictly increasing in (atom, label, key, weight,
+        cluster): already collapsed (one pass instead of a sort)."""
+        if len(self) < 2:
+            return True
+        later = np.zeros(len(self) - 1, bool)  # entry i + 1 > entry i on the columns so far
+        equal = np.ones(len(self) - 1, bool)
+        for k in (self.atom, self.label, self.key, self.weight, self.cluster):
+            if k is not None:
+                a, b = k[:-1], k[1:]
+                later |= equal & (b > a)
+                equal &= b == a
+        return bool(later.all())
 
     def n_scores(self) -> int:
         """Distinct (atom, label, key) triples (entries differing only by weight or cluster
@@ -583,16 +599,18 @@ class AuditState:
         return True
 
     def _dense_entries(self):
-        """The dense grid counts as entries."""
-        flat = np.flatnonzero(self._dense)
-        row, index = np.divmod(flat, self._dense.shape[1])
+        """The dense grid counts as entries, in order of (atom, label, key)."""
+        order = self.grid.dense_in_key_order
+        counts = np.take(self._dense, order, axis=1)  # C-ordered: rows stay atom x label
+        flat = np.flatnonzero(counts)
+        row, index = np.divmod(flat, counts.shape[1])
         return _Entries(
             (row // 2).astype(np.int64),
             (row % 2).astype(np.int8),
-            self.grid.key_of_dense[index],
+            self.grid.key_of_dense[order[index]],
             None,
             None,
-            self._dense.reshape(-1)[flat],
+            counts.reshape(-1)[flat],
         )
 
     def _settle(self):
@@ -703,7 +721,11 @@ class AuditState:
             cluster, cluster_ids = canonical_ids(cluster) if len(e) else (cluster, cluster[:0])
         canon = _Entries(
             rank[e.atom] if len(e) else e.atom, e.label, e.key, e.weight, cluster, e.count
-        ).collapse()
+        )
+        if cluster is None and len(e) and e.increasing():
+            # atoms renumbered: entries move by atom only (a stable sort of small integers)
+            canon = canon.take(np.argsort(canon.atom, kind="stable"))
+        canon = canon.collapse()
         return {
             "values": values,
             "atoms": atoms[order],

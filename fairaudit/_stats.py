@@ -98,7 +98,9 @@ def sort_rows(score, y, w, atom, cluster=None, m=None) -> SortedData:
     n = score.size
     tie = atom * 2 + y.astype(np.int64)  # atom and label in one integer
     keys = [k for k in (cluster, None if _all_equal(w) else w) if k is not None]
-    order = _canonical_order(score, tie, keys)
+    # a state's entries come in runs sorted by score (one per atom and label): merged fast by
+    # a stable sort; rows in any order: a quicksort
+    order = _canonical_order(score, tie, keys, "quicksort" if m is None else "stable")
     s_score, s_tie = score[order], tie[order]
     new = np.ones(n, bool)
     if n:
@@ -125,12 +127,12 @@ def sort_rows(score, y, w, atom, cluster=None, m=None) -> SortedData:
     )
 
 
-def _canonical_order(score, tie, keys):
+def _canonical_order(score, tie, keys, kind="quicksort"):
     """Order by score, ties by ``tie`` then ``keys`` (rows equal in all are interchangeable).
 
-    One quicksort of the scores; only where scores tie, a second sort of the tie keys.
+    One sort of the scores; only where scores tie, a second sort of the tie keys.
     """
-    order = np.argsort(score)
+    order = np.argsort(score, kind=kind)
     if score.size < 2:
         return order
     s = score[order]
