@@ -608,7 +608,7 @@ def audit(
         missing_groups=opts["missing_groups"],
         allow_perfect_scores=opts["allow_perfect_scores"],
     )
-    result = run_audit(
+    result = _run_audit(
         prep,
         opts,
         metrics,
@@ -642,7 +642,7 @@ def audit(
     return dataclasses.replace(result, compat=comp)
 
 
-def run_audit(
+def _run_audit(
     prep,
     opts,
     metrics,

@@ -846,7 +846,7 @@ class AuditState:
         >>> r.config["state"]["scores"], r.config["n_boot"]
         ('exact', 20)
         """
-        from ._audit import _check_metrics, _class_names, run_audit
+        from ._audit import _check_metrics, _class_names, _run_audit
         from ._bootstrap import check_engine_options
 
         check_engine_options(memory_budget, max_order, skip_small_groups)
@@ -867,7 +867,7 @@ class AuditState:
         scheme, reason = resolve_bootstrap(opts["bootstrap"], self.clustered)
         prep = self.prepared(max_order, opts["allow_perfect_scores"])
         grid = None if self._exact else self.grid
-        result = run_audit(
+        result = _run_audit(
             prep,
             opts,
             metrics,
