@@ -520,7 +520,7 @@ class AuditState:
     def _maybe_compact(self):
         if self._pending <= max(COMPACT_MIN, len(self._main)):
             return
-        if self.exact_cap is not None and self.weighted is self.clustered is False:
+        if self.exact_cap is not None and not (self.weighted or self.clustered):
             # past the cap, the entries go on the grid unsorted (counting is cheaper)
             e = _Entries.concat([self._main, *self._parts])
             if _distinct_scores(e) > self.exact_cap:
@@ -588,7 +588,8 @@ class AuditState:
                 self._main = _Entries.concat([self._main, self._dense_entries()]).collapse()
                 self._dense = None
             return False
-        grown = np.zeros((2 * max(n_atoms, 2 * have), self.grid.n_dense), np.int64)
+        room = max(n_atoms, min(2 * have, DENSE_LIMIT // (2 * self.grid.n_dense * 8)))
+        grown = np.zeros((2 * room, self.grid.n_dense), np.int64)  # room to grow, in the limit
         if self._dense is not None:
             grown[: self._dense.shape[0]] = self._dense
         self._dense = grown

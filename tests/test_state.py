@@ -357,3 +357,20 @@ def test_the_audit_checks_its_options_like_audit():
         s.audit(n_boot=-1)
     with pytest.raises(FairauditError, match='bootstrap="cluster"'):
         s.audit(bootstrap="cluster")
+
+
+def test_dense_counts_give_way_to_sparse_entries_with_many_groups(monkeypatch):
+    import fairaudit._state as state_module
+
+    rng = np.random.default_rng(17)
+    n = 30_000
+    y, p = rng.integers(0, 2, n), rng.random(n)
+    a = rng.choice([f"v{i}" for i in range(40)], n)
+    whole = AuditState(["a"], exact_cap=0).update(y, p, {"a": a})  # dense: 40 atoms fit
+    assert whole._dense is not None
+    monkeypatch.setattr(state_module, "DENSE_LIMIT", 200 * 2**20)  # about 9 atoms fit
+    batched = AuditState(["a"], exact_cap=0)
+    for part in np.array_split(np.arange(n), 10):
+        batched.update(y[part], p[part], {"a": a[part]})
+    assert batched._dense is None and batched._sparse_grid  # went sparse on the way
+    assert batched.to_bytes() == whole.to_bytes()
