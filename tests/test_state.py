@@ -366,10 +366,11 @@ def test_dense_counts_give_way_to_sparse_entries_with_many_groups(monkeypatch):
     n = 30_000
     y, p = rng.integers(0, 2, n), rng.random(n)
     a = rng.choice([f"v{i}" for i in range(40)], n)
-    whole = AuditState(["a"], exact_cap=0).update(y, p, {"a": a})  # dense: 40 atoms fit
-    assert whole._dense is not None
-    monkeypatch.setattr(state_module, "DENSE_LIMIT", 200 * 2**20)  # about 9 atoms fit
-    batched = AuditState(["a"], exact_cap=0)
+    kw = dict(exact_cap=0, grid_bits=10)  # 1.3 MB of dense counts per atom
+    whole = AuditState(["a"], **kw).update(y, p, {"a": a})
+    assert whole._dense is not None  # 40 atoms fit
+    monkeypatch.setattr(state_module, "DENSE_LIMIT", 10 * 2**20)  # about 7 atoms fit
+    batched = AuditState(["a"], **kw)
     for part in np.array_split(np.arange(n), 10):
         batched.update(y[part], p[part], {"a": a[part]})
     assert batched._dense is None and batched._sparse_grid  # went sparse on the way
