@@ -18,6 +18,7 @@ from ._audit import Audit, audit  # noqa: E402
 from ._compare import Comparison, compare  # noqa: E402
 from ._example import example_paths  # noqa: E402
 from ._table import Table, table  # noqa: E402
+from ._state import AuditState  # noqa: E402
 from . import plots  # noqa: E402
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Comparison",
     "table",
     "Table",
+    "AuditState",
     "plots",
     "example_paths",
     # definitions
@@ -41,3 +43,12 @@ __all__ = [
     "FairauditWarning",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    # fairaudit.dask (the optional extra "dask") loads on first use
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module 'fairaudit' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from . import __version__
 from ._errors import bad, opt
 from ._groups import build_groups
 from ._metrics import METRIC_NAMES, SPECS
-from ._stats import group_point_metrics, sort_rows
+from ._stats import canonical_ids, group_point_metrics, sort_rows
 from ._options import DEFAULTS, check_options, resolve_bootstrap
 from ._validation import (
     as_groups,
@@ -298,15 +299,21 @@ def _jsonable(obj):
 # ---------------------------------------------------------------------------- the computation
 @dataclass(frozen=True)
 class Prepared:
-    """Validated, sorted inputs and the group structure (shared by audit and compare)."""
+    """Validated, sorted entries and the group structure (shared by audit, compare and
+    :meth:`fairaudit.AuditState.audit`).
+
+    ``data`` holds the rows as entries (:class:`~fairaudit._stats.SortedData`); the engine
+    reads atoms from there. ``structure.atom`` is the atom of each input row for arrays, of
+    each atom for a state; ``attrs`` is None for a state (no rows).
+    """
 
     data: object  # SortedData
     structure: object  # GroupStructure
     rule: object  # ScoreRule
     n_dropped: int  # rows with NaN/inf scores (drop_nan)
-    clusters: np.ndarray | None  # cluster code per sorted row
+    clusters: np.ndarray | None  # cluster code per entry (codes in sorted id order)
     weighted: bool
-    attrs: pd.DataFrame  # attribute columns, input order (after dropped rows)
+    attrs: pd.DataFrame | None  # attribute columns, input order (after dropped rows)
     n_dropped_missing_groups: int = 0  # rows without an attribute value (missing_groups="drop")
 
 
@@ -352,22 +359,23 @@ def prepare(
             raise bad(
                 "clusters", "a cluster id on every row", f"{int(pd.isna(cl_arr).sum())} missing ids"
             )
-        cl = pd.factorize(cl_arr)[0]
+        cl = cl_arr
     if not keep.all():
         ranking, y, w, attrs = ranking[keep], y[keep], w[keep], attrs[keep].reset_index(drop=True)
-        cl = None if cl is None else pd.factorize(cl[keep])[0]
+        cl = None if cl is None else cl[keep]
         if ranking.size == 0:
             raise bad(score_argument, "at least one row left", "none after dropping rows")
     check_scores_not_labels(ranking, y, argument=score_argument, allow=allow_perfect_scores)
     structure = build_groups(attrs, max_order=max_order)
-    data = sort_rows(ranking, y, w, structure.atom)
-    cl_sorted = None if cl is None else cl[data.order]
+    # clusters numbered in sorted order of their ids, as a state numbers them
+    codes = None if cl is None else canonical_ids(cl)[0]
+    data = sort_rows(ranking, y, w, structure.atom, codes)
     return Prepared(
         data,
         structure,
         rule,
         n_dropped,
-        cl_sorted,
+        data.cluster,
         weighted=sample_weight is not None,
         attrs=attrs,
         n_dropped_missing_groups=n_missing,
@@ -600,6 +608,61 @@ def audit(
         missing_groups=opts["missing_groups"],
         allow_perfect_scores=opts["allow_perfect_scores"],
     )
+    result = _run_audit(
+        prep,
+        opts,
+        metrics,
+        scheme,
+        reason,
+        reference=reference,
+        memory_budget=memory_budget,
+        skip_small_groups=skip_small_groups,
+        progress=progress,
+        gap_ci=gap_ci,
+        p_adjust=p_adjust,
+        tolerance=tolerance,
+        class_names=_class_names(class_names, pos_label),
+        dataset=dataset,
+        provenance=provenance,
+    )
+    if compat is None:
+        return result
+    from ._compat_bridge import compat_from_arrays
+
+    comp = compat_from_arrays(
+        given["y_true"],
+        given["y_score"],
+        given["groups"],
+        rule=prep.rule.name,
+        mode=compat,
+        dataset=dataset,
+        drop_nan=opts["drop_nan"],
+        pos_label=pos_label,
+    )
+    return dataclasses.replace(result, compat=comp)
+
+
+def _run_audit(
+    prep,
+    opts,
+    metrics,
+    scheme,
+    reason,
+    *,
+    reference,
+    memory_budget,
+    skip_small_groups,
+    progress,
+    gap_ci,
+    p_adjust,
+    tolerance,
+    class_names,
+    dataset,
+    provenance,
+    point_extra=None,
+) -> Audit:
+    """The audit of prepared entries with checked options (``audit`` and
+    :meth:`fairaudit.AuditState.audit` alike): one code path, so they cannot disagree."""
     options = dict(
         n_boot=opts["n_boot"],
         ci=opts["ci"],
@@ -621,36 +684,14 @@ def audit(
         min_count=opts["min_count"],
         **options,
         **_inference_options(gap_ci, p_adjust, tolerance, options),
-        class_names=_class_names(class_names, pos_label),
+        class_names=class_names,
+        point_extra=point_extra,
     )
     config = dict(result.config)
     config.update({"dataset": dataset, "provenance": provenance or {}, "bootstrap_reason": reason})
     config.update(_missing_groups_config(prep, opts["missing_groups"]))
-    comp = None
-    if compat is not None:
-        from ._compat_bridge import compat_from_arrays
-
-        comp = compat_from_arrays(
-            given["y_true"],
-            given["y_score"],
-            given["groups"],
-            rule=prep.rule.name,
-            mode=compat,
-            dataset=dataset,
-            drop_nan=opts["drop_nan"],
-            pos_label=pos_label,
-        )
-    return Audit(
-        config,
-        result.groups_long,
-        result.counts,
-        result.gaps,
-        result.undefined,
-        result.warnings + _missing_groups_warnings(prep),
-        result.reference,
-        comp,
-        result.group_warnings,
-        result.extras,
+    return dataclasses.replace(
+        result, config=config, warnings=result.warnings + _missing_groups_warnings(prep)
     )
 
 
@@ -740,16 +781,17 @@ def _audit_prepared(
     p_adjust="maxt",
     tolerance=None,
     class_names=("positive", "negative"),
+    point_extra=None,
 ) -> Audit:
     s = prep.structure
     data = prep.data
     point = group_point_metrics(
-        data, s, prep.rule.threshold, prep.rule.to_probability, which=metrics
+        data, s, prep.rule.threshold, prep.rule.to_probability, which=metrics, extra=point_extra
     )
 
     # Unweighted counts per group (and overall, last).
-    atom_pos = np.bincount(data.atom, weights=data.y, minlength=s.n_atoms)
-    atom_all = np.bincount(data.atom, minlength=s.n_atoms).astype(float)
+    atom_pos = np.bincount(data.atom, weights=data.y * data.m, minlength=s.n_atoms)
+    atom_all = np.bincount(data.atom, weights=data.m, minlength=s.n_atoms)
     memb = np.vstack([s.membership, np.ones((1, s.n_atoms), dtype=bool)]).astype(float)
     n_pos = memb @ atom_pos
     n_all = memb @ atom_all
@@ -773,6 +815,8 @@ def _audit_prepared(
     # Uncertainty (bootstrap replicates and permutations) from the shared-bin tables.
     reps = perm = None
     extras = {}
+    if point_extra is not None:  # the caller's own numbers of each group's histogram
+        extras["point_extra"] = {k: point.pop(k) for k in list(point) if k.endswith("_extra")}
     n_perm_eff = n_boot if n_perm is None else n_perm
     if n_boot > 0 or n_perm_eff > 0:
         from ._bootstrap import Resampler
@@ -934,13 +978,12 @@ def _audit_prepared(
     if len(not_resampled):
         config["not_resampled"] = [f"{fams[i]}={names[i]}" for i in not_resampled]
     extras.pop("jackknife", None)
-    inverse = np.empty_like(data.order)
-    inverse[data.order] = np.arange(data.order.size)
-    extras["data"] = {
-        "y": data.y[inverse].astype(np.int8),
-        "p": prep.rule.to_probability(data.score[inverse]),
-        "groups": prep.attrs,
-    }
+    if data.row_entry is not None:  # the rows themselves (arrays; a state has none)
+        extras["data"] = {
+            "y": data.y[data.row_entry].astype(np.int8),
+            "p": prep.rule.to_probability(data.score[data.row_entry]),
+            "groups": prep.attrs,
+        }
     return Audit(
         config,
         groups_long,

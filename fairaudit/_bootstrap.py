@@ -194,7 +194,7 @@ class Resampler:
         self._cells = self._table = None
         # Unweighted counts are integers: float32 holds them exactly (below 2^24 rows) in half
         # the memory, and they become float64 before any metric, so numbers do not change.
-        n = prep.data.score.size
+        n = prep.data.n_rows
         self.count_dtype = np.float64 if prep.weighted or n >= 2**24 else np.float32
 
     # -------------------------------------------------------------- lazily built statistics
@@ -304,12 +304,24 @@ class Resampler:
         return 16 * self.prep.data.score.size
 
     def _boot_units(self, scheme):
-        """Units drawn whole (clusters; rows when weighted), with their cell entries."""
+        """Units drawn whole (clusters; rows when weighted), with their cell entries.
+
+        Weighted rows are drawn one by one (their weights differ), or, when an entry stands
+        for many rows (a state's entries: rows of one score, weight and group), as one
+        multinomial over the entries, which draws the same distribution without expanding
+        the rows (chosen by the data's shape only, like every draw).
+        """
         if scheme == "cluster":
             return self._units("boot_clusters", self.prep.clusters)
-        if self.prep.weighted:
+        if self.prep.weighted and not self._entries_are_cheaper(scheme):
             return self._units("boot_rows", None)
         return None
+
+    def _entries_are_cheaper(self, scheme):
+        """Multinomial draws over the entries cost less than drawing their rows."""
+        d = self.prep.data
+        n_draws = self.prep.structure.n_atoms if scheme == "stratified" else 1
+        return _multinomial_is_cheaper(d.score.size, d.n_rows, n_draws)
 
     def _units(self, key, unit):
         """Unit atom, class stratum and (unit, cell, weight) entries; cached per ``key``."""
@@ -327,6 +339,21 @@ class Resampler:
                 cell = self.prep.data.y.astype(np.intp) * K + self.table.bin_of_row
             cache[key] = _unit_entries(self.prep.data, unit, cell, n_cells)
         return cache[key]
+
+    def _entry_drawer(self, scheme, cell, size):
+        """Draws of every entry's rows as multinomials over the entries (iid: one over all of
+        them; stratified: one per atom), each entry contributing weight x draws to its cell."""
+        d = self.prep.data
+        parts = _multinomial_parts(d.m.astype(float), d.atom if scheme == "stratified" else None)
+
+        def draw_entries(b):
+            rng = rng_for(self.seed, BOOT, b)
+            draws = np.zeros(d.score.size)
+            for entries, k, p in parts:
+                draws[entries] = rng.multinomial(k, p)
+            return np.bincount(cell, weights=draws * d.w, minlength=size).reshape(2, -1)
+
+        return draw_entries
 
     def _boot_drawer(self, scheme):
         """A function ``b -> cell counts (2, n_cells)`` of bootstrap replicate ``b``.
@@ -347,19 +374,16 @@ class Resampler:
                 return np.bincount(u["entry_cell"], weights=w, minlength=size).reshape(2, -1)
 
             return draw_units
+        if self.prep.weighted:
+            return self._entry_drawer(scheme, self._entry_cell(), size)
         flat = c.counts.ravel()
         nz = np.flatnonzero(flat)
-        n = self.prep.data.score.size
-        row_cell = self._row_cell()
+        n = self.prep.data.n_rows
         if scheme == "stratified":
             n_atoms = self.prep.structure.n_atoms
             if _multinomial_is_cheaper(nz.size, n, n_atoms):
                 atom_of_cell = np.r_[c.cell_atom, c.cell_atom][nz]
-                order = nz[np.argsort(atom_of_cell, kind="stable")]
-                bounds = np.r_[0, np.cumsum(np.bincount(atom_of_cell, minlength=n_atoms))]
-                parts = [order[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-                parts = [(cells, int(flat[cells].sum())) for cells in parts]
-                parts = [(cells, k, flat[cells] / k) for cells, k in parts]
+                parts = _multinomial_parts(flat[nz], atom_of_cell, nz)
 
                 def draw_per_atom(b):
                     rng = rng_for(self.seed, BOOT, b)
@@ -370,6 +394,7 @@ class Resampler:
 
                 return draw_per_atom
             rows, first, size_of = self._rows_by_atom()
+            row_cell = self._row_cell()
 
             def draw_rows_per_atom(b):
                 pick = rows[first + rng_for(self.seed, BOOT, b).integers(0, size_of)]
@@ -385,6 +410,7 @@ class Resampler:
                 return out.reshape(2, -1)
 
             return draw_cells
+        row_cell = self._row_cell()
 
         def draw_rows(b):
             pick = rng_for(self.seed, BOOT, b).integers(0, n, n)
@@ -392,16 +418,22 @@ class Resampler:
 
         return draw_rows
 
-    def _row_cell(self):
-        """Flat cell (label x cell) of every sorted row."""
-        if "_row_cell_cache" not in self.__dict__:
+    def _entry_cell(self):
+        """Flat cell (label x cell) of every entry."""
+        if "_entry_cell_cache" not in self.__dict__:
             c = self.cells
-            self._row_cell_cache = self.prep.data.y.astype(np.intp) * c.n_cells + c.cell_of_row
+            self._entry_cell_cache = self.prep.data.y.astype(np.intp) * c.n_cells + c.cell_of_row
+        return self._entry_cell_cache
+
+    def _row_cell(self):
+        """Flat cell of every row (entries expanded to their rows, in entry order)."""
+        if "_row_cell_cache" not in self.__dict__:
+            self._row_cell_cache = self.prep.data.expand(self._entry_cell())
         return self._row_cell_cache
 
     def _rows_by_atom(self):
         """Rows grouped by atom and, for every row slot, its atom's first slot and size."""
-        atom = self.prep.data.atom
+        atom = self.prep.data.expand(self.prep.data.atom)
         rows = np.argsort(atom, kind="stable")
         sizes = np.bincount(atom, minlength=self.prep.structure.n_atoms)
         first = np.r_[0, np.cumsum(sizes)[:-1]]
@@ -464,25 +496,29 @@ class Resampler:
         return self._shift(self._run_cells(n_boot, "bootstrap", self._boot_drawer(scheme)))
 
     def jackknife(self, scheme, n_blocks=50):
-        """Delete-a-block jackknife values (for the BCa acceleration): dict -> (J, columns)."""
+        """Delete-a-block jackknife values (for the BCa acceleration): dict -> (J, columns).
+
+        Blocks are made of clusters (each entry belongs to one) or of rows (entries expanded).
+        """
         rng = rng_for(self.seed, JACK, 0)
         data = self.prep.data
         if scheme == "cluster":
-            unit_of_row = self._units("boot_clusters", self.prep.clusters)["unit"]
-            n_units = int(unit_of_row.max()) + 1
+            unit_of_item = self._units("boot_clusters", self.prep.clusters)["unit"]
+            n_units = int(unit_of_item.max()) + 1
+            item_cell, item_w = self._entry_cell(), data.mass
         else:
-            n_units = data.score.size
-            unit_of_row = np.arange(n_units)
+            n_units = data.n_rows
+            unit_of_item = np.arange(n_units)
+            item_cell, item_w = self._row_cell(), data.expand(data.w)
         J = int(min(n_blocks, n_units))
-        block = (rng.permutation(n_units) % J)[unit_of_row]
-        rows = np.argsort(block, kind="stable")
+        block = (rng.permutation(n_units) % J)[unit_of_item]
+        items = np.argsort(block, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(block, minlength=J))]
         size = 2 * self.cells.n_cells
-        row_cell = self._row_cell()
 
         def without_block(j):
-            r = rows[bounds[j] : bounds[j + 1]]
-            left_out = np.bincount(row_cell[r], weights=data.w[r], minlength=size)
+            r = items[bounds[j] : bounds[j + 1]]
+            left_out = np.bincount(item_cell[r], weights=item_w[r], minlength=size)
             return self.cells.counts - left_out.reshape(2, -1)
 
         return self._shift(self._run_cells(J, "jackknife", without_block))
@@ -494,7 +530,7 @@ class Resampler:
             return False
         A, _, K = self.table.counts.shape
         cost_tables = 2 * max(A - 1, 0) * K * NS_PER_COLOR_HYPERGEOMETRIC
-        return cost_tables < self.prep.data.score.size * NS_PER_ROW_PERMUTED
+        return cost_tables < self.prep.data.n_rows * NS_PER_ROW_PERMUTED
 
     def _perm_drawer(self):
         """A function ``b -> atom table (A, 2, K)`` of permutation ``b``, set up once: group
@@ -573,7 +609,10 @@ class Resampler:
         )
         size = np.dtype(self.count_dtype).itemsize
         per_rep = size * A * 2 * K
-        reserved = _n_threads() * 3 * 8 * self.prep.data.score.size
+        units = self.prep.data.score.size
+        if not self._perm_uses_hypergeometric() and self.prep.clusters is None:
+            units = self.prep.data.n_rows  # rows are permuted one by one
+        reserved = _n_threads() * 3 * 8 * units
         names = gap_names(ms)
         out = {f: {g: np.full(n_perm, np.nan) for g in names} for f in fams}
         free = working_bytes(self.budget, reserved)  # the process already holds ``out``
@@ -620,24 +659,34 @@ def _multinomial_is_cheaper(n_cells, n_rows, n_draws):
 
 
 def _unit_entries(data, unit, cell, n_cells):
-    """Units (clusters; rows when ``unit`` is None) and their summed cell contributions."""
+    """Units (clusters; rows when ``unit`` is None) and their summed cell contributions.
+
+    ``unit`` and ``cell`` are per entry; rows as units expand every entry to its rows.
+    """
     rows = unit is None
     if rows:
-        unit = np.arange(data.score.size)
+        expanded = (data.m != 1).any()
+        entry = np.repeat(np.arange(data.score.size), data.m) if expanded else None
+        pick = (lambda a: a[entry]) if expanded else (lambda a: a)  # noqa: E731
+        atom, y, cell, w = pick(data.atom), pick(data.y), pick(cell), pick(data.w)
+        unit = np.arange(atom.size)
+        ones = np.ones(atom.size)
+    else:
+        atom, y, w, ones = data.atom, data.y * data.m, data.mass, data.m
     n_units = int(unit.max()) + 1
     atom_min = np.full(n_units, np.iinfo(np.int64).max)
     atom_max = np.full(n_units, -1)
-    np.minimum.at(atom_min, unit, data.atom)
-    np.maximum.at(atom_max, unit, data.atom)
+    np.minimum.at(atom_min, unit, atom)
+    np.maximum.at(atom_max, unit, atom)
     if rows:
-        entry_unit, entry_cell, weight = unit, cell, data.w
+        entry_unit, entry_cell, weight = unit, cell, w
     else:
         key = unit.astype(np.int64) * n_cells + cell
         ukey, inv = np.unique(key, return_inverse=True)
-        weight = np.bincount(inv, weights=data.w)
+        weight = np.bincount(inv, weights=w)
         entry_unit, entry_cell = ukey // n_cells, ukey % n_cells
-    ypos = np.bincount(unit, weights=data.y, minlength=n_units)
-    ycnt = np.bincount(unit, minlength=n_units)
+    ypos = np.bincount(unit, weights=y, minlength=n_units)
+    ycnt = np.bincount(unit, weights=ones, minlength=n_units)
     return {
         "unit": unit,
         "n": n_units,
@@ -648,6 +697,24 @@ def _unit_entries(data, unit, cell, n_cells):
         "entry_w": weight,
         "stratum": np.where(ypos == ycnt, 1, np.where(ypos == 0, 0, 2)),
     }
+
+
+def _multinomial_parts(counts, group=None, index=None):
+    """(positions, total, probabilities) of one multinomial draw per ``group`` (or one over
+    everything) of items with ``counts`` (rows); ``index`` maps items to output positions."""
+    index = np.arange(counts.size) if index is None else index
+    if group is None:
+        total = int(counts.sum())
+        return [(index, total, counts / total)] if total else []
+    order = np.argsort(group, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(group))]
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi > lo:
+            items = order[lo:hi]
+            k = int(counts[items].sum())
+            parts.append((index[items], k, counts[items] / k))
+    return parts
 
 
 def _unit_draws(rng, u, scheme):

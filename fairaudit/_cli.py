@@ -322,11 +322,16 @@ def build_parser():
         help="audit one detector",
         formatter_class=_HelpFormatter,
         description="INPUTS: SCORES LABELS CSV | SCORES CSV (labels from the CSV's "
-        "label column) | RESULTS_DIR (research per-group .npy layout). SCORES: "
-        "FILE.npy or FILE.csv:COLUMN; LABELS: FILE.npy or FILE.csv:COLUMN.",
+        "label column) | RESULTS_DIR (research per-group .npy layout) | TABLE --score-col "
+        "COLUMN (a Parquet file, a folder of Parquet files or a CSV, read in batches: memory "
+        "does not grow with its rows). SCORES: FILE.npy or FILE.csv:COLUMN; LABELS: FILE.npy "
+        "or FILE.csv:COLUMN.",
         epilog=_epilog("report"),
     )
-    r.add_argument("inputs", nargs="*", help="SCORES [LABELS] CSV, or RESULTS_DIR alone")
+    r.add_argument(
+        "inputs", nargs="*", help="SCORES [LABELS] CSV, or RESULTS_DIR alone, or TABLE alone"
+    )
+    _add_table_input(r)
     r.add_argument("--example", action="store_true", help="audit the embedded synthetic example")
     r.add_argument("--name", default=None, help="detector name for tables (default: scores file)")
     _add_dataset_name(r)
@@ -347,6 +352,25 @@ def build_parser():
     _add_common(c)
     _add_table(sub)
     return p
+
+
+def _add_table_input(p):
+    """Options of the TABLE form (a Parquet file or folder, or a CSV, read out of core)."""
+    a = p.add_argument
+    a(
+        "--score-col",
+        default=None,
+        metavar="COLUMN",
+        help="TABLE form: the score column (COL0,COL1: two columns of logits)",
+    )
+    a("--label-col", default="label", metavar="COLUMN", help="TABLE form: the label column")
+    a(
+        "--batch-rows",
+        type=int,
+        default=1 << 20,
+        metavar="N",
+        help="TABLE form: rows read at a time",
+    )
 
 
 def _add_dataset_name(p):
@@ -658,6 +682,8 @@ def _report(args):
 
     _options(args)
     _check_output_options(args)
+    if args.score_col is not None or _looks_like_table(args.inputs):
+        return _report_table(args)
     d = _load(args, 1)
     if args.compat and d["groups"].isna().any(axis=None):
         raise bad(
@@ -677,6 +703,95 @@ def _report(args):
     result = _with_reason(result, d)
     if args.compat:
         result = _with_compat(result, args, d)
+    _emit(_with_names(result, args), args)
+    return _fail_code(result, args)
+
+
+def _looks_like_table(inputs):
+    from ._tables import table_kind
+
+    return len(inputs) == 1 and table_kind(inputs[0]) == "parquet"
+
+
+def _report_table(args):
+    """report TABLE --score-col COLUMN: the table read in batches into an AuditState."""
+    import pandas as pd
+
+    from ._tables import read_table_state, table_columns, table_provenance
+
+    if len(args.inputs) != 1 or args.example:
+        raise bad(
+            "inputs",
+            "one TABLE with --score-col (a Parquet file or folder, or a CSV)",
+            f"{len(args.inputs)} inputs" + (" and --example" if args.example else ""),
+        )
+    path = args.inputs[0]
+    if args.score_col is None:
+        raise bad("--score-col", f"the score column of the table '{path}'", "none")
+    for option, value in (("--compat", args.compat),):
+        if value is not None:
+            raise bad(option, "the files form SCORES [LABELS] CSV (it needs the rows)", value)
+    if not args.attributes:
+        raise bad("--attributes", f"the attribute columns of the table '{path}'", "none")
+    if args.batch_rows < 1:
+        raise bad("--batch-rows", "a positive number of rows", str(args.batch_rows))
+    columns = table_columns(path)
+    cluster, reason = _cluster_column(args, pd.DataFrame(columns=columns))
+    attributes = [c.strip() for c in args.attributes.split(",")]
+    args.typed.update(
+        {
+            "y_score": f"TABLE ('{path}') column '{args.score_col}'",
+            "y_true": f"TABLE ('{path}') column '{args.label_col}'",
+            "groups": f"TABLE ('{path}')",
+        }
+    )
+    opts = _options(args)
+    state, info = read_table_state(
+        path,
+        score=args.score_col,
+        label=args.label_col,
+        attributes=attributes,
+        clusters=cluster,
+        weights=args.weights,
+        scores=opts["scores"],
+        threshold=opts["threshold"],
+        pos_label=args.pos_label,
+        missing_groups=opts["missing_groups"],
+        drop_nan=opts["drop_nan"],
+        batch_rows=args.batch_rows,
+        progress=not args.quiet,
+    )
+    if state.n_rows == 0:
+        raise bad("TABLE", "at least one row to audit", f"none left of {info['rows_read']}")
+    used = [args.score_col, args.label_col, *attributes, cluster, args.weights]
+    provenance = {
+        "files": {"table": table_provenance(path, info, [c for c in used if c])},
+        "groups_from": "columns " + ", ".join(attributes),
+        "clusters_from": cluster,
+        "example": False,
+    }
+    result = state.audit(
+        reference=args.reference,
+        n_boot=opts["n_boot"],
+        ci=opts["ci"],
+        seed=opts["seed"],
+        bootstrap=opts["bootstrap"],
+        ci_method=opts["ci_method"],
+        n_perm=opts["n_perm"],
+        allow_perfect_scores=opts["allow_perfect_scores"],
+        min_count=opts["min_count"],
+        max_bins=opts["max_bins"],
+        max_order=args.max_order,
+        memory_budget=args.memory_budget,
+        skip_small_groups=args.skip_small_groups,
+        progress=not args.quiet,
+        gap_ci=args.gap_ci,
+        p_adjust=args.p_adjust,
+        tolerance=args.tolerance,
+        class_names=args.class_names,
+        provenance=provenance,
+    )
+    result = _with_reason(result, {"bootstrap_reason": reason})
     _emit(_with_names(result, args), args)
     return _fail_code(result, args)
 

@@ -511,13 +511,12 @@ class _PairedEngine:
     def __init__(self, preps, clusters, *, seed, memory_budget, chunk_size, progress, **kw):
         self.res = [Resampler(p, seed=seed, **kw) for p in preps]
         self.budget = memory_budget * MB
-        n = preps[0].data.score.size
+        n = preps[0].data.row_entry.size
         self.row_cell = []
         for r in self.res:
-            position = np.empty(n, np.intp)
-            position[r.prep.data.order] = np.arange(n)  # sorted position of each input row
-            self.row_cell.append(r._row_cell()[position])
-            w = r.prep.data.w[position]
+            entry = r.prep.data.row_entry  # entry of each input row
+            self.row_cell.append(r._entry_cell()[entry])
+            w = r.prep.data.w[entry]
         self.w = w
         self.units = {"n": n, "atom": preps[0].structure.atom, "unit": None}
         self.clusters = None

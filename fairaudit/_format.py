@@ -151,8 +151,13 @@ def config_lines(result) -> list:
             f"accuracy: the scores have more distinct values than --max-bins, so replicates "
             f"group them into {bins['n_bins']} bins: counts and rates at the threshold stay "
             "exact, ranking metrics (AUC, EER, AP) of replicates differ from exact by at most "
-            "the bound stated in the README; point estimates are exact"
+            "the bound stated in the README"
+            + ("" if c.get("state", {}).get("scores") == "grid" else "; point estimates are exact")
         )
+    from ._state import scores_words
+
+    if scores_words(c):
+        lines.append(scores_words(c))
     lines.append(_direction_line(c.get("metrics", [])))
     tol = c.get("tolerance") or {}
     if tol:

@@ -460,10 +460,18 @@ def _config_section(result) -> str:
         kv.append(
             (
                 "score bins",
-                f"replicates use {bins['n_bins']} score bins for the ranking "
-                "metrics; point estimates are exact",
+                f"replicates use {bins['n_bins']} score bins for the ranking metrics"
+                + (
+                    ""
+                    if c.get("state", {}).get("scores") == "grid"
+                    else "; point estimates are exact"
+                ),
             )
         )
+    from ._state import scores_words
+
+    if scores_words(c):
+        kv.append(("scores", _e(scores_words(c))))
     kv.append(("EER", _e(c.get("eer_definition", ""))))
     if c.get("note"):
         kv.append(("note", _e(c["note"])))

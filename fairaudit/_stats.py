@@ -1,6 +1,10 @@
 """Sufficient statistics: rows sorted once, per-group exact histograms, binned tables.
 
-Three forms, all feeding :func:`fairaudit._metrics.compute_metrics`:
+The rows come as *entries* (:class:`SortedData`): distinct (score, atom, label, weight,
+cluster) combinations with their row counts, sorted by score. :func:`fairaudit.audit` makes
+them from its arrays, an :class:`~fairaudit.AuditState` holds them; everything below reads
+entries, so both give the same numbers. Three forms, all feeding
+:func:`fairaudit._metrics.compute_metrics`:
 
 * exact, per group: the group's rows in score order (taken from one global sort), collapsed to
   its distinct score values. Used for point estimates; every metric is exact.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -37,25 +42,115 @@ __all__ = [
     "CellTable",
     "cell_table",
     "choose_bins",
+    "canonical_ids",
 ]
 
 
 @dataclass(frozen=True)
 class SortedData:
-    """Rows in ascending order of the ranking score (one sort for the whole audit)."""
+    """The audit's rows as *entries*: distinct (score, atom, label, weight, cluster) tuples
+    with their row counts, in ascending order of the ranking score (one sort for the whole
+    audit; ties ordered by atom, label, weight and cluster, so the order is canonical).
+
+    Rows that agree on every field are interchangeable for every metric and every resampling
+    scheme, so an audit of entries is an audit of the rows; an :class:`~fairaudit.AuditState`
+    holds exactly these entries, whatever batches and merges made it.
+    """
 
     score: np.ndarray  # ranking score, ascending
     y: np.ndarray  # 0/1 labels, float
-    w: np.ndarray  # sample weights, float
-    atom: np.ndarray  # atom index of each row
-    order: np.ndarray  # position of each sorted row in the input
+    w: np.ndarray  # sample weight of each of the entry's rows, float
+    atom: np.ndarray  # atom index of each entry
+    m: np.ndarray  # rows per entry (int64)
+    cluster: np.ndarray | None = None  # cluster code of each entry (codes in sorted id order)
+    row_entry: np.ndarray | None = None  # entry of each input row (None for a state)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.m.sum())
+
+    @cached_property
+    def mass(self) -> np.ndarray:
+        """Weighted row count of each entry (weight x rows)."""
+        return self.w * self.m
+
+    @cached_property
+    def row_of_entry_start(self) -> np.ndarray:
+        """Position of each entry's first row when entries are expanded to rows."""
+        return np.r_[0, np.cumsum(self.m)[:-1]]
+
+    def expand(self, values):
+        """Per-entry ``values`` repeated for every row (rows in entry order)."""
+        return np.repeat(values, self.m)
 
 
-def sort_rows(score, y, w, atom) -> SortedData:
-    order = np.argsort(score)  # ties need no order: they fall into one histogram bin
+def sort_rows(score, y, w, atom, cluster=None, m=None) -> SortedData:
+    """Rows (or entries with row counts ``m``) as the sorted, collapsed :class:`SortedData`.
+
+    >>> d = sort_rows(np.array([0.3, 0.1, 0.3]), np.array([1, 0, 1]), np.ones(3), np.zeros(3, int))
+    >>> d.score.tolist(), d.m.tolist(), d.row_entry.tolist()
+    ([0.1, 0.3], [1, 2], [1, 0, 1])
+    """
+    score = np.asarray(score, dtype=float) + 0.0  # -0.0 and 0.0 are one score
+    y = np.asarray(y)
+    w = np.asarray(w, dtype=float)
+    atom = np.asarray(atom, dtype=np.int64)
+    n = score.size
+    tie = atom * 2 + y.astype(np.int64)  # atom and label in one integer
+    keys = [k for k in (cluster, None if _all_equal(w) else w) if k is not None]
+    # a state's entries come in runs sorted by score (one per atom and label): merged fast by
+    # a stable sort; rows in any order: a quicksort
+    order = _canonical_order(score, tie, keys, "quicksort" if m is None else "stable")
+    s_score, s_tie = score[order], tie[order]
+    new = np.ones(n, bool)
+    if n:
+        new[1:] = (s_score[1:] != s_score[:-1]) | (s_tie[1:] != s_tie[:-1])
+        for k in keys:
+            sk = k[order]
+            new[1:] |= sk[1:] != sk[:-1]
+    starts = np.flatnonzero(new)
+    mult = np.ones(n, np.int64) if m is None else np.asarray(m, np.int64)[order]
+    counts = mult if starts.size == n else np.add.reduceat(mult, starts)
+    first = order[starts]
+    row_entry = None
+    if m is None:
+        row_entry = np.empty(n, np.int64)
+        row_entry[order] = np.cumsum(new) - 1
     return SortedData(
-        score[order], y[order].astype(float), w[order].astype(float), atom[order], order
+        score[first],
+        y[first].astype(float),
+        w[first],
+        atom[first],
+        counts,
+        None if cluster is None else np.asarray(cluster)[first],
+        row_entry,
     )
+
+
+def _canonical_order(score, tie, keys, kind="quicksort"):
+    """Order by score, ties by ``tie`` then ``keys`` (rows equal in all are interchangeable).
+
+    One sort of the scores; only where scores tie, a second sort of the tie keys.
+    """
+    order = np.argsort(score, kind=kind)
+    if score.size < 2:
+        return order
+    s = score[order]
+    tied = s[1:] == s[:-1]
+    if not tied.any():
+        return order
+    rank = np.cumsum(np.r_[True, ~tied]) - 1  # the score's rank, constant over a tie
+    t = tie[order]
+    width = int(t.max()) + 1
+    if keys or rank[-1] >= 2**62 // width:
+        sub = np.lexsort((*[k[order] for k in keys], t, rank))
+    else:
+        sub = np.argsort(rank * width + t)
+    return order[sub]
+
+
+def _all_equal(a) -> bool:
+    return a.size == 0 or bool((a == a[0]).all())
 
 
 def exact_histogram(score, pos_w, neg_w):
@@ -69,18 +164,19 @@ def exact_histogram(score, pos_w, neg_w):
 
 
 def group_point_metrics(
-    data: SortedData, structure, threshold: float, to_probability, which=None
+    data: SortedData, structure, threshold: float, to_probability, which=None, extra=None
 ) -> dict:
     """Exact metrics for every group of ``structure`` and for the whole set (last).
 
     Each family partitions the rows; one stable sort of the family's group codes (a radix
     sort of small integers) makes every group a contiguous, still score-sorted slice.
+    ``extra(values, pos, neg)``, when given, adds its own numbers of each group's histogram.
 
     Returns a dict metric -> ndarray of shape (n_groups + 1,).
     """
     kw = {} if which is None else {"which": which}
-    pos_w = data.w * data.y
-    neg_w = data.w - pos_w
+    pos_w = data.mass * data.y
+    neg_w = data.mass - pos_w
     rows = [None] * (structure.n_groups + 1)
 
     def fill(slot, score, pos, neg):
@@ -89,6 +185,8 @@ def group_point_metrics(
         rows[slot] = compute_metrics(
             p, q, thr_index, bin_value=to_probability(values), probabilities=True, **kw
         )
+        if extra is not None:
+            rows[slot].update(extra(values, p, q))
 
     def family(fam):
         idx = structure.family_slice(fam)
@@ -186,7 +284,7 @@ class AtomTable:
     """
 
     counts: np.ndarray  # (n_atoms, 2, K): label 0 = real, 1 = fake
-    bin_of_row: np.ndarray  # bin of each sorted row
+    bin_of_row: np.ndarray  # bin of each entry (a row of SortedData)
     bin_value: np.ndarray  # (K,) mean probability of each bin (calibration)
     thr_index: int
     exact: bool  # True when the bins are the distinct scores
@@ -212,14 +310,14 @@ def atom_table(
     starts = _run_starts(s)
     value_of_row = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1
     values = s[starts]
-    rows_per_value = np.diff(np.r_[starts, s.size])
+    rows_per_value = np.add.reduceat(data.m, starts) if s.size else np.zeros(0, np.int64)
     brk = _segment_break(values, forced_edges(s, threshold, to_probability))
     bin_of_value = choose_bins(rows_per_value, brk, max_bins)
     bin_of_row = bin_of_value[value_of_row]
     K = int(bin_of_value[-1]) + 1 if values.size else 0
     first = np.searchsorted(values, threshold, side="left")
     thr_index = int(bin_of_value[first]) if first < values.size else K
-    w = data.w if weighted else np.ones_like(data.w)
+    w = data.mass if weighted else data.m.astype(float)
     flat = (data.atom * 2 + data.y.astype(np.int64)) * K + bin_of_row
     counts = np.bincount(flat, weights=w, minlength=n_atoms * 2 * K).reshape(n_atoms, 2, K)
     bin_value = _bin_probability(bin_of_value, values, rows_per_value, to_probability, K)
@@ -269,7 +367,7 @@ class CellTable:
     """
 
     counts: np.ndarray  # (2, n_cells) weighted counts: label 0 = real, 1 = fake
-    cell_of_row: np.ndarray  # cell of each sorted row
+    cell_of_row: np.ndarray  # cell of each entry (a row of SortedData)
     cell_atom: np.ndarray  # atom of each cell
     families: tuple  # FamilyBins of every family, then of the whole set
     max_bins: int
@@ -289,7 +387,7 @@ class CellTable:
 
 
 def cell_table(data, structure, threshold, to_probability, max_bins=1024, resampled=None):
-    """The :class:`CellTable` of sorted rows; ``resampled`` (n_groups,) leaves groups out.
+    """The :class:`CellTable` of sorted entries; ``resampled`` (n_groups,) leaves groups out.
 
     >>> import pandas as pd
     >>> from fairaudit._groups import build_groups
@@ -304,7 +402,7 @@ def cell_table(data, structure, threshold, to_probability, max_bins=1024, resamp
     s, a = data.score[by_atom], atom[by_atom]
     starts = _run_starts(a, s)  # one run per distinct (atom, score)
     values, value_atom = s[starts], a[starts]
-    rows_per_value = np.diff(np.r_[starts, s.size])
+    rows_per_value = np.add.reduceat(data.m[by_atom], starts)
     edges = forced_edges(data.score, threshold, to_probability)
     # A new cell at every value, except inside atoms with more than max_bins values.
     new_cell = np.ones(values.size, bool)
@@ -316,7 +414,7 @@ def cell_table(data, structure, threshold, to_probability, max_bins=1024, resamp
             new_cell[lo + 1 : hi] = b[1:] != b[:-1]
     cell_of_value = np.cumsum(new_cell) - 1
     n_cells = int(cell_of_value[-1]) + 1
-    value_of_sorted = np.repeat(np.arange(values.size), rows_per_value)
+    value_of_sorted = np.repeat(np.arange(values.size), np.diff(np.r_[starts, s.size]))
     cell_of_row = np.empty(s.size, np.intp)
     cell_of_row[by_atom] = cell_of_value[value_of_sorted]
 
@@ -338,7 +436,7 @@ def cell_table(data, structure, threshold, to_probability, max_bins=1024, resamp
     }
     cell["prob"] = np.where(cell["single"], to_probability(cell["rep"]), cell["prob"])
     flat = data.y.astype(np.intp) * n_cells + cell_of_row
-    counts = np.bincount(flat, weights=data.w, minlength=2 * n_cells).reshape(2, n_cells)
+    counts = np.bincount(flat, weights=data.mass, minlength=2 * n_cells).reshape(2, n_cells)
 
     memb = np.vstack([structure.membership, np.ones((1, structure.n_atoms), bool)])
     keep = np.ones(memb.shape[0], bool) if resampled is None else np.r_[resampled, True]
@@ -410,3 +508,22 @@ def _from_probability_edges(prob_edges, to_probability, s):
     idx = np.searchsorted(p, prob_edges, side="left")
     idx = idx[(idx > 0) & (idx < s.size)]
     return s[idx]
+
+
+def canonical_ids(values) -> tuple:
+    """Codes of cluster ids numbered in sorted order of the ids, and the sorted ids.
+
+    Integers (and booleans) stay integers; anything else is compared as text, so the numbering
+    does not depend on the order rows arrive in (a state merged from any batches numbers its
+    clusters alike).
+
+    >>> canonical_ids(np.array(["v2", "v10", "v2"]))[0].tolist()
+    [1, 0, 1]
+    """
+    arr = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind != "U":
+        arr = arr.astype(str)
+    uniques, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64).ravel(), uniques

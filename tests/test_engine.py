@@ -30,7 +30,7 @@ def _attrs(n, levels, seed=0):
 def _exact_replicate(prep, mult, metrics):
     """Exact per-group metrics of rows weighted by ``mult`` (input order): the point code."""
     d = prep.data
-    w = d.w * mult[d.order]
+    w = d.w * _per_entry(d, mult)
     keep = w > 0
     data = sort_rows(d.score[keep], d.y[keep], w[keep], d.atom[keep])
     return group_point_metrics(
@@ -41,9 +41,14 @@ def _exact_replicate(prep, mult, metrics):
 def _binned_replicate(res, mult):
     """The engine's metrics of rows weighted by ``mult`` (input order)."""
     d = res.prep.data
-    flat = res._row_cell()
-    counts = np.bincount(flat, weights=d.w * mult[d.order], minlength=2 * res.cells.n_cells)
+    flat = res._entry_cell()
+    counts = np.bincount(flat, weights=d.w * _per_entry(d, mult), minlength=2 * res.cells.n_cells)
     return res.cell_metrics(counts.reshape(1, 2, -1))
+
+
+def _per_entry(d, mult):
+    """Row multiplicities (input order) summed over each entry's rows."""
+    return np.bincount(d.row_entry, weights=mult, minlength=d.score.size)
 
 
 # ------------------------------------------------------------------ budget and chunking
