@@ -21,6 +21,7 @@ __all__ = [
     "maybe_no_sync",
     "all_reduce_sum",
     "all_gather_objects",
+    "all_gather_bytes",
     "barrier",
 ]
 
@@ -101,6 +102,26 @@ def all_gather_objects(obj: Any) -> list[Any]:
         dist.all_gather_object(out, obj)
         return out
     return [obj]
+
+
+def all_gather_bytes(data: bytes, device: torch.device) -> list[bytes]:
+    """Every process's ``data``, in rank order: two all-gathers of uint8 tensors (sizes, then
+    the padded bytes), no pickling; ``[data]`` without a process group.
+
+    >>> all_gather_bytes(b"state", torch.device("cpu"))
+    [b'state']
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return [bytes(data)]
+    blob = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+    size = torch.tensor([blob.numel()], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    padded = torch.zeros(int(max(int(s) for s in sizes)), dtype=torch.uint8, device=device)
+    padded[: blob.numel()] = blob
+    gathered = [torch.zeros_like(padded) for _ in sizes]
+    dist.all_gather(gathered, padded)
+    return [g[: int(n)].cpu().numpy().tobytes() for g, n in zip(gathered, sizes)]
 
 
 def barrier() -> None:

@@ -16,12 +16,21 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
+from fairaudit import AuditState
+
 from . import __version__
 from ._checkpoint import FORMAT_VERSION, load_checkpoint, save_atomic
-from ._distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, unwrap
+from ._distributed import (
+    DistInfo,
+    all_gather_bytes,
+    all_gather_objects,
+    all_reduce_sum,
+    barrier,
+    unwrap,
+)
 from ._engine import plain_step, run_inference, sam_step, to_device
 from ._errors import ConfigError, DataError
-from ._metrics import validation_metrics
+from ._metrics import state_metrics, validation_state
 from ._seeding import rng_state, seed_everything, set_rng_state
 from .config import dump_config
 from .data import (
@@ -440,26 +449,36 @@ class Trainer:
         result = run_inference(
             unwrap(self.model), self.val_loader, self.device, amp=self.cfg["train"]["amp"]
         )
-        parts = all_gather_objects(
-            (
-                result["logits"].numpy(),
-                result["label"].numpy(),
-                result["group"].numpy(),
-                len(result["skipped"]),
-            )
+        logits = result["logits"]
+        labels = result["label"].long()
+        # each process audits its own rows into a state; the states' bytes are gathered and
+        # merged (no pickles, no rows shipped), then the merged state is audited
+        state = validation_state(
+            labels.numpy(),
+            torch.softmax(logits.double(), 1)[:, 1].numpy(),
+            result["group"].numpy(),
+            self.dataset,
         )
-        logits = np.concatenate([p[0] for p in parts])
-        labels = np.concatenate([p[1] for p in parts])
-        groups = np.concatenate([p[2] for p in parts])
-        if len(labels) == 0:
+        whole = AuditState.merge_all(all_gather_bytes(state.to_bytes(), self.device))
+        if whole.n_rows == 0:
             raise DataError("no validation image could be read")
-        prob = torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy()
-        found = validation_metrics(labels, prob, groups, self.dataset)
+        found = state_metrics(whole)
         metrics = {f"val_{k}": v for k, v in found.items()}
-        metrics["val_loss"] = float(
-            torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
-        )
-        metrics["val_skipped_images"] = sum(p[3] for p in parts)
+        totals = all_reduce_sum(
+            torch.tensor(
+                [
+                    float(torch.nn.functional.cross_entropy(logits, labels, reduction="sum"))
+                    if len(labels)
+                    else 0.0,
+                    float(len(labels)),
+                    float(len(result["skipped"])),
+                ],
+                dtype=torch.float64,
+                device=self.device,
+            )
+        ).cpu()
+        metrics["val_loss"] = float(totals[0] / totals[1])
+        metrics["val_skipped_images"] = int(totals[2])
         return metrics
 
     # ---- the run --------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from ._distributed import DistInfo, resolve_device
 from ._engine import run_inference
 from ._errors import DataError
 from .data import (
+    GROUP_CODINGS,
     ImageListDataset,
     ImageTable,
     build_transform,
@@ -54,7 +55,7 @@ from .data import (
     read_table,
 )
 
-__all__ = ["main", "predict", "write_seed_layout", "aggregate_videos"]
+__all__ = ["main", "predict", "write_seed_layout", "aggregate_videos", "audit_state"]
 
 log = logging.getLogger("detectors.predict")
 
@@ -148,6 +149,42 @@ def predict(
         "model_name": ckpt["model_name"],
         "epoch": int(ckpt.get("epoch", -1)),
     }
+
+
+def audit_state(labels, logits, groups, dataset, clusters=None, batch_rows=4096):
+    """The predictions streamed, batch by batch, into a :class:`fairaudit.AuditState` (gender
+    and race from ``dataset``'s coding, 2-column logits; whole videos resampled when
+    ``clusters`` are given). States of several shards merge into the state of all of them.
+
+    >>> logits = np.array([[0.0, 2.0], [1.0, -1.0], [0.5, 0.4], [-1.0, 1.0]])
+    >>> s = audit_state(np.array([1, 0, 0, 1]), logits, np.array([1, 1, 5, 5]), "ff++")
+    >>> s.n_rows, float(s.audit(n_boot=0, n_perm=0).groups.loc[("gender", "male"), "auc"])
+    (4, 1.0)
+    """
+    from fairaudit import AuditState
+
+    coding = GROUP_CODINGS[dataset]
+    gender = np.array(["female" if g == "nonmale" else g for g, _ in coding])
+    race = np.array([r for _, r in coding])
+    state = AuditState(
+        ["gender", "race"],
+        scores="logits2",
+        categories={
+            "gender": list(dict.fromkeys(gender.tolist())),
+            "race": list(dict.fromkeys(race.tolist())),
+        },
+        clustered=clusters is not None,
+    )
+    for start in range(0, len(labels), batch_rows):
+        part = slice(start, start + batch_rows)
+        g = np.asarray(groups[part])
+        state.update(
+            labels[part],
+            logits[part].astype(np.float64),
+            {"gender": gender[g], "race": race[g]},
+            clusters=None if clusters is None else clusters[part],
+        )
+    return state
 
 
 def _group_column(groups: np.ndarray, dataset: str) -> list[str]:
@@ -319,6 +356,12 @@ def _parser() -> argparse.ArgumentParser:
         default="mean",
         help="how frame p(fake) become a video's",
     )
+    p.add_argument(
+        "--state",
+        action="store_true",
+        help="also write OUT/state.bin: the outputs streamed into a fairaudit.AuditState "
+        "(mergeable with other shards' states; `python -m fairaudit report OUT/state.bin`)",
+    )
     p.add_argument("--amp", choices=("none", "bf16"), default="none", help="autocast for inference")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     return p
@@ -401,6 +444,12 @@ def main(argv: list[str] | None = None) -> int:
         _write_arrays(
             out / "video", videos["frame"], videos["labels"], videos["logits"], videos["prob"]
         )
+    if args.state:
+        if (labels < 0).any() or (groups < 0).any():
+            raise DataError(f"--state needs the label and intersec_label columns in {args.csv}")
+        clusters = frame[video_column].to_numpy() if video_column else None
+        state = audit_state(labels, res["logits"], groups, res["dataset"], clusters)
+        (out / "state.bin").write_bytes(state.to_bytes())
     meta = {
         "checkpoint": str(args.checkpoint),
         "model": res["model_name"],

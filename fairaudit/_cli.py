@@ -684,6 +684,8 @@ def _report(args):
     _check_output_options(args)
     if args.score_col is not None or _looks_like_table(args.inputs):
         return _report_table(args)
+    if _looks_like_state(args.inputs):
+        return _report_state(args)
     d = _load(args, 1)
     if args.compat and d["groups"].isna().any(axis=None):
         raise bad(
@@ -770,6 +772,11 @@ def _report_table(args):
         "clusters_from": cluster,
         "example": False,
     }
+    return _audit_state(state, args, opts, provenance, reason)
+
+
+def _audit_state(state, args, opts, provenance, reason):
+    """Audit a filled state with the command line's options; print and write as usual."""
     result = state.audit(
         reference=args.reference,
         n_boot=opts["n_boot"],
@@ -794,6 +801,36 @@ def _report_table(args):
     result = _with_reason(result, {"bootstrap_reason": reason})
     _emit(_with_names(result, args), args)
     return _fail_code(result, args)
+
+
+def _looks_like_state(inputs):
+    from ._state import MAGIC
+
+    if len(inputs) != 1 or not os.path.isfile(inputs[0]):
+        return False
+    with open(inputs[0], "rb") as fh:
+        return fh.read(len(MAGIC)) == MAGIC
+
+
+def _report_state(args):
+    """report STATE: a saved AuditState (e.g. ``detectors.predict --state``), audited."""
+    from ._io import sha256
+    from ._state import AuditState
+
+    if args.compat is not None:
+        raise bad("--compat", "the files form SCORES [LABELS] CSV (it needs the rows)", args.compat)
+    path = args.inputs[0]
+    with open(path, "rb") as fh:
+        state = AuditState.from_bytes(fh.read())
+    if state.n_rows == 0:
+        raise bad("STATE", "a state holding at least one row", f"an empty state in '{path}'")
+    provenance = {
+        "files": {"state": {"path": os.path.basename(path), "sha256": sha256(path)}},
+        "groups_from": "a saved audit state (" + ", ".join(state.attributes) + ")",
+        "example": False,
+    }
+    reason = "the state holds clusters" if state.clustered else None
+    return _audit_state(state, args, _options(args), provenance, reason)
 
 
 def _with_names(result, args):

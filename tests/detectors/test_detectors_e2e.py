@@ -38,6 +38,7 @@ def predicted(trained_run, synth_data, tmp_path_factory):
         "--out",
         str(out),
         "--seed-layout",
+        "--state",
     )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote 48 predictions to {out}" in proc.stdout
@@ -141,6 +142,33 @@ def test_fairaudit_reports_on_the_predictions_unchanged(predicted):
     for name in ("gender", "race", "male", "white", "fpr_range"):
         assert name in proc.stdout
     assert "probabilities" in proc.stdout  # the score rule fairaudit chose for p(fake)
+
+
+def test_predict_state_audits_like_the_prediction_files(predicted):
+    """predict --state streams its outputs into an AuditState; fairaudit audits the saved state
+    to the numbers of the prediction files."""
+    import json
+
+    common = ["--n-boot", "0", "--n-perm", "0", "--format", "json", "--bootstrap", "iid"]
+    from_state = _run("fairaudit", "report", str(predicted / "state.bin"), *common)
+    from_files = _run(
+        "fairaudit",
+        "report",
+        str(predicted / "preds.npy"),
+        str(predicted / "labels.npy"),
+        str(predicted / "test.csv"),
+        *common,
+    )
+    assert from_state.returncode == 0 and from_files.returncode == 0, from_state.stderr
+    a, b = json.loads(from_state.stdout), json.loads(from_files.stdout)
+    assert a["config"]["provenance"]["files"]["state"]["path"] == "state.bin"
+    rows = {(g["family"], g["group"]): g for g in b["groups"]}
+    for g in a["groups"]:
+        other = rows[(g["family"], g["group"])]
+        assert g["n"] == other["n"]
+        for m in ("auc", "fpr", "tpr", "eer"):
+            x, y = g["metrics"][m]["value"], other["metrics"][m]["value"]
+            assert (x is None and y is None) or abs(x - y) < 1e-12, (g["group"], m, x, y)
 
 
 def test_fairaudit_reads_the_seed_layout(predicted):
