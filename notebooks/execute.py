@@ -45,6 +45,23 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.splitlines())
 
 
+def merged(outputs) -> list:
+    """Outputs with consecutive stream chunks of one stream joined (a log can arrive in any
+    number of chunks), as (kind, text) pairs."""
+    out = []
+    for o in outputs:
+        kind = o.get("output_type")
+        if kind == "stream":
+            name = o.get("name")
+            if out and out[-1][0] == f"stream:{name}":
+                out[-1] = (out[-1][0], out[-1][1] + o.get("text", ""))
+                continue
+            out.append((f"stream:{name}", o.get("text", "")))
+        else:
+            out.append((kind, output_text(o)))
+    return [(k, normalise(t) if k.startswith("stream") else t) for k, t in out]
+
+
 def output_text(output) -> str:
     """The comparable text of one output (stream text, or a result's text/plain)."""
     if output.get("output_type") == "stream":
