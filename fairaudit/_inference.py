@@ -71,8 +71,9 @@ P_ADJUST_METHODS = ("maxt", "holm", "bh", "none")
 #: different levels are nested and p-values from inverting them are exact).
 SELECTION_ALPHA = 0.02
 #: Above this many candidate-replicate values a gap's interval is the band's projection (a
-#: bound on time and memory: 4 M values, 32 MB per array).
-MAX_CANDIDATE_VALUES = 2**22
+#: bound on time and memory: 1 M values, 8 MB per array; the audit of 1,200 groups stays
+#: within its 1 GB default budget).
+MAX_CANDIDATE_VALUES = 2**20
 
 
 def _quiet(fn):

@@ -419,13 +419,13 @@ def as_groups(groups, n: int, *, argument="groups", missing="error") -> pd.DataF
     ):
         cols = _series_columns(groups, argument)
     else:
-        arr = np.asarray(groups)
+        expected = "a DataFrame, a dict of columns, a list of named Series or a 1-D array"
+        try:
+            arr = np.asarray(groups)
+        except ValueError:  # ragged sequences
+            raise bad(argument, expected, f"a {type(groups).__name__} of unequal parts") from None
         if arr.ndim != 1:
-            raise bad(
-                argument,
-                "a DataFrame, a dict of columns, a list of named Series or a 1-D array",
-                f"an array of shape {arr.shape}",
-            )
+            raise bad(argument, expected, f"an array of shape {arr.shape}")
         cols = {"group": arr}
     if not cols:
         raise bad(argument, "at least one attribute column", "none")

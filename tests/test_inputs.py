@@ -415,3 +415,11 @@ def test_every_runtime_dependency_is_imported_by_runtime_code():
     for name in detectors:
         assert IMPORT_NAME.get(name, name) in used_detectors, name
     assert "torch" not in used_core  # the audit core never imports torch
+
+
+def test_groups_given_as_a_tuple_of_things_is_one_clear_error():
+    import fairaudit
+
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(fairaudit.FairauditError, match="groups: expected a DataFrame"):
+        fairaudit.audit(y, np.array([0.1, 0.9, 0.2, 0.8]), (y, [1.0, 2.0], {"a": 1}), n_boot=0)
