@@ -74,6 +74,10 @@ SELECTION_ALPHA = 0.02
 #: bound on time and memory: 1 M values, 8 MB per array; the audit of 1,200 groups stays
 #: within its 1 GB default budget).
 MAX_CANDIDATE_VALUES = 2**20
+#: Above this many candidate-pair replicate values (computed in chunks of
+#: :data:`MAX_CANDIDATE_VALUES`), the change of a gap between two detectors combines both
+#: detectors' intervals instead (a bound on time: 16 M values take about a second).
+MAX_CHANGE_VALUES = 2**24
 
 
 def _quiet(fn):
@@ -621,8 +625,10 @@ def gap_change(gap_a, gap_b, alpha):
     all ``(i, j)`` gives ``[max_i min_j (mu_ij - c_lo se_ij), max_i min_j (mu_ij + c_up se_ij)]``.
     Minima (ratios) are handled as minus the maxima of negated candidates. The p-value of
     "no change" inverts the interval exactly: ``p < 1 - ci`` when it excludes 0. Returns
-    ``(lo, hi, p)``; when either gap had to fall back to a band projection, the limits combine
-    both detectors' ``alpha / 2`` intervals (Bonferroni) and ``p`` is NaN.
+    ``(lo, hi, p)``; when either gap had to fall back to a band projection, or the pairs
+    times the replicates exceed :data:`MAX_CHANGE_VALUES`, the limits combine both detectors'
+    ``alpha / 2`` intervals (Bonferroni) and ``p`` is NaN. The pairs' replicates are formed in
+    chunks of :data:`MAX_CANDIDATE_VALUES` values (memory stays bounded, numbers do not change).
     """
     if gap_a is None or gap_b is None:
         return np.nan, np.nan, np.nan
@@ -632,17 +638,25 @@ def gap_change(gap_a, gap_b, alpha):
         lb, hb = gap_b.limits(alpha / 2)
         return lb - ha, hb - la, np.nan
     est = gap_b.est[:, None] - gap_a.est[None, :]  # (I, J)
-    n_values = est.size * gap_a.reps.shape[0]
-    if n_values > MAX_CANDIDATE_VALUES:
+    B = gap_a.reps.shape[0]
+    if est.size * B > MAX_CHANGE_VALUES:
         la, ha = gap_a.limits(alpha / 2)
         lb, hb = gap_b.limits(alpha / 2)
         return lb - ha, hb - la, np.nan
-    reps = (gap_b.reps[:, :, None] - gap_a.reps[:, None, :]).reshape(gap_a.reps.shape[0], -1)
-    flat = est.ravel()
-    se = bootstrap_scale(reps)
-    t = _tstats(flat, reps, se)
-    m_up, m_lo = t.max(axis=1), (-t).max(axis=1)
-    se = se.reshape(est.shape)
+    # rows of B's candidates in chunks of at most MAX_CANDIDATE_VALUES replicate values:
+    # memory stays bounded, the numbers are those of the whole array at once
+    se = np.empty(est.shape)
+    m_up, m_lo = np.full(B, -np.inf), np.full(B, -np.inf)
+    step = max(1, MAX_CANDIDATE_VALUES // max(est.shape[1] * B, 1))
+    for i0 in range(0, est.shape[0], step):
+        rows = slice(i0, i0 + step)
+        reps = (gap_b.reps[:, rows, None] - gap_a.reps[:, None, :]).reshape(B, -1)
+        flat = est[rows].ravel()
+        se_c = bootstrap_scale(reps)
+        t = _tstats(flat, reps, se_c)
+        m_up = np.maximum(m_up, t.max(axis=1))
+        m_lo = np.maximum(m_lo, (-t).max(axis=1))
+        se[rows] = se_c.reshape(-1, est.shape[1])
 
     def limit(c):  # max_i min_j (mu_ij + c se_ij); c < 0 lowers
         with np.errstate(invalid="ignore"):

@@ -318,6 +318,30 @@ def test_compare_p_value_agrees_with_its_interval():
     assert checked > 100
 
 
+def test_gap_change_in_chunks_equals_the_whole_array(monkeypatch):
+    """The change of a gap is computed in bounded chunks with the same numbers as all at once;
+    only beyond the time cap does it fall back (wider, no p-value)."""
+    import fairaudit._inference as inf
+
+    rng = np.random.default_rng(3)
+    B, n_b, n_a = 300, 37, 29
+    est_a, est_b = rng.normal(0.2, 0.05, n_a), rng.normal(0.1, 0.05, n_b)
+    reps_a = est_a + rng.normal(0, 0.03, (B, n_a))
+    reps_b = est_b + rng.normal(0, 0.03, (B, n_b))
+    no = lambda alpha: (0.0, 1.0)  # noqa: E731
+    ga = inf._Gap("max", est_a, reps_a, no, inf.RANGE_CLIP)
+    gb = inf._Gap("max", est_b, reps_b, no, inf.RANGE_CLIP)
+    whole = inf.gap_change(ga, gb, 0.05)
+    assert np.isfinite(whole).all() and whole[0] <= np.max(est_b) - np.max(est_a) <= whole[1]
+    monkeypatch.setattr(inf, "MAX_CANDIDATE_VALUES", n_a * B * 3)  # 13 chunks of 3 rows
+    assert inf.gap_change(ga, gb, 0.05) == pytest.approx(whole, rel=0, abs=0)
+    monkeypatch.setattr(inf, "MAX_CANDIDATE_VALUES", 1)  # one row per chunk
+    assert inf.gap_change(ga, gb, 0.05) == pytest.approx(whole, rel=0, abs=0)
+    monkeypatch.setattr(inf, "MAX_CHANGE_VALUES", n_b * n_a * B - 1)
+    lo, hi, p = inf.gap_change(ga, gb, 0.05)
+    assert np.isnan(p) and lo <= whole[0] and hi >= whole[1]
+
+
 def test_compare_groups_table_has_intervals():
     p = fairaudit.example_paths()
     c = fairaudit.compare(
