@@ -31,8 +31,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import FFPP_COUNTS, RACES  # noqa: E402
+from _common import FFPP_COUNTS, RACES
 
 CHUNK = 1 << 20
 FRAMES_PER_VIDEO = 32
