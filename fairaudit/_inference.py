@@ -633,16 +633,17 @@ def gap_change(gap_a, gap_b, alpha):
     if gap_a is None or gap_b is None:
         return np.nan, np.nan, np.nan
     gap_a, gap_b = gap_a.linear(), gap_b.linear()
-    if gap_a.est is None or gap_b.est is None or gap_a.kind != gap_b.kind:
+    if (
+        gap_a.est is None
+        or gap_b.est is None
+        or gap_a.kind != gap_b.kind
+        or gap_a.est.size * gap_b.est.size * gap_a.reps.shape[0] > MAX_CHANGE_VALUES
+    ):
         la, ha = gap_a.limits(alpha / 2)
         lb, hb = gap_b.limits(alpha / 2)
         return lb - ha, hb - la, np.nan
     est = gap_b.est[:, None] - gap_a.est[None, :]  # (I, J)
     B = gap_a.reps.shape[0]
-    if est.size * B > MAX_CHANGE_VALUES:
-        la, ha = gap_a.limits(alpha / 2)
-        lb, hb = gap_b.limits(alpha / 2)
-        return lb - ha, hb - la, np.nan
     # rows of B's candidates in chunks of at most MAX_CANDIDATE_VALUES replicate values:
     # memory stays bounded, the numbers are those of the whole array at once
     se = np.empty(est.shape)
